@@ -1,0 +1,709 @@
+package dev.ferry.node.runtime;
+
+import com.dylibso.chicory.runtime.ChicoryInterruptedException;
+import com.dylibso.chicory.runtime.ExportFunction;
+import com.dylibso.chicory.runtime.GlobalInstance;
+import com.dylibso.chicory.runtime.HostFunction;
+import com.dylibso.chicory.runtime.ImportValues;
+import com.dylibso.chicory.runtime.Instance;
+import com.dylibso.chicory.runtime.Memory;
+import com.dylibso.chicory.wasm.types.FunctionType;
+import com.dylibso.chicory.wasm.types.MemoryLimits;
+import com.dylibso.chicory.wasm.types.MutabilityType;
+import com.dylibso.chicory.wasm.types.ValType;
+import com.google.protobuf.ByteString;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.wasi.CallGate;
+import dev.ferry.node.wasi.FerryWasi;
+import dev.ferry.node.wasi.GuestClock;
+import dev.ferry.node.wasi.OutputSink;
+import dev.ferry.node.wasi.Sandbox;
+import dev.ferry.transport.proto.AsyncifyBuffer;
+import dev.ferry.transport.proto.GlobalValue;
+import dev.ferry.transport.proto.GuestClocks;
+import dev.ferry.transport.proto.LinearMemory;
+import dev.ferry.transport.proto.MemoryRun;
+import dev.ferry.transport.proto.ProcessImage;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One running wasm process: a Chicory instance of an Asyncify-instrumented module, run on its
+ * own platform thread, never on an actor dispatcher.
+ *
+ * <p>Freezing works at migration points — every WASI call, and loop heads in preemptible
+ * modules. The protocol, seen from the process thread:
+ *
+ * <pre>
+ *  freeze() sets a request ──► next WASI call: gate claims it, writes the buffer header
+ *                              [current=buf+8, end=buf+size], asyncify_start_unwind(buf),
+ *                              returns a dummy result
+ *                         ──► the guest unwinds its whole stack into the buffer; _start returns
+ *                         ──► asyncify_stop_unwind(); capture memory, globals, WASI state
+ *                         ──► the requester gets a {@link Frozen} and decides:
+ *       resume(): asyncify_start_rewind(buf); _start() ──► the guest rewinds to the same WASI
+ *                 call; the gate sees "rewinding", calls asyncify_stop_rewind() and only then
+ *                 runs the call for real (exactly once)
+ *       stop():   the thread ends; the image is all that remains of the process
+ * </pre>
+ *
+ * A request that finds no migration point within its timeout is withdrawn and the process is
+ * not disturbed. Restoring an image on any node and engine runs the same rewind on a fresh
+ * instance ({@link #restore}).
+ *
+ * <p>Not guaranteed: the guest's tables are not saved (C, Rust and Go WASI programs do not
+ * modify them at run time); threads inside the guest are not supported.
+ */
+public final class WasmProcess implements CallGate {
+  static final int PAGE = 65536;
+  private static final byte[] ZERO_PAGE = new byte[PAGE];
+
+  /** Everything needed to start or restore a process. */
+  public record Spec(
+      String pid,
+      LoadedModule module,
+      Engine engine,
+      Sandbox sandbox,
+      List<String> argv,
+      List<String> env,
+      OutputSink out,
+      int asyncifyBufferBytes,
+      int maxMemoryPages) {}
+
+  /** How the process thread ended. */
+  public enum Outcome {
+    EXITED,
+    FAILED,
+    KILLED,
+    /** Frozen and stopped: only its image remains. */
+    FROZEN
+  }
+
+  /** The end of the process thread. {@code error} is set for FAILED. */
+  public record End(Outcome outcome, int exitCode, String error) {}
+
+  private enum Decision {
+    RESUME,
+    STOP,
+    KILL
+  }
+
+  /** A request to freeze, waiting to be claimed at a migration point. */
+  private static final class FreezeRequest {
+    final long requestedAt = System.nanoTime();
+    final CompletableFuture<Frozen> result = new CompletableFuture<>();
+    boolean claimed;
+  }
+
+  /**
+   * A process standing still at a migration point, with its image captured. Exactly one of
+   * {@link #resume()} or {@link #stop()} must follow.
+   */
+  public final class Frozen {
+    private final ProcessImage image;
+    private final long freezeNanos;
+    private final long captureNanos;
+    private final CompletableFuture<Decision> decision = new CompletableFuture<>();
+
+    private Frozen(ProcessImage image, long freezeNanos, long captureNanos) {
+      this.image = image;
+      this.freezeNanos = freezeNanos;
+      this.captureNanos = captureNanos;
+    }
+
+    public ProcessImage image() {
+      return image;
+    }
+
+    /** From the freeze request until the guest stood still. */
+    public long freezeNanos() {
+      return freezeNanos;
+    }
+
+    /** Reading memory, globals and WASI state into the image. */
+    public long captureNanos() {
+      return captureNanos;
+    }
+
+    /** Lets the process continue here, at the call where it stopped. */
+    public void resume() {
+      decision.complete(Decision.RESUME);
+    }
+
+    /** Ends the process thread; the process now exists only as its image. */
+    public void stop() {
+      decision.complete(Decision.STOP);
+    }
+  }
+
+  /** Thrown through the guest's stack when the process is killed. */
+  private static final class KilledException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    KilledException() {
+      super("killed", null, false, false);
+    }
+  }
+
+  private final Spec spec;
+  private final Instance instance;
+  private final FerryWasi wasi;
+  private final UnwindBound unwindBound;
+  private final ExportFunction start;
+  private final ExportFunction startUnwind;
+  private final ExportFunction stopUnwind;
+  private final ExportFunction startRewind;
+  private final ExportFunction stopRewind;
+  private final CompletableFuture<End> end = new CompletableFuture<>();
+  private final Thread thread;
+
+  private final Object lock = new Object();
+  private FreezeRequest pending; // guarded by lock
+  private Frozen frozen; // guarded by lock: set while standing still
+  private volatile boolean freezeRequested;
+  private volatile boolean killed;
+
+  // process-thread-only state
+  private boolean rewinding;
+  private FreezeRequest unwindingFor;
+  /** Where the Asyncify buffer sits while unwinding or rewinding, and what it covered. */
+  private int regionAddress;
+  private byte[] regionSaved;
+
+  private WasmProcess(Spec spec, ProcessImage image) throws IOException {
+    this.spec = spec;
+    GuestClock clock =
+        image == null
+            ? GuestClock.start()
+            : GuestClock.resumeAt(image.getClocks().getMonotonicNanos());
+    this.wasi =
+        image == null
+            ? FerryWasi.create(spec.sandbox(), spec.argv(), spec.env(), spec.out(), clock, this)
+            : FerryWasi.restore(image.getWasi(), spec.sandbox(), spec.out(), clock, this);
+    try {
+      this.instance = instantiate();
+      this.start = instance.export("_start");
+      this.startUnwind = instance.export("asyncify_start_unwind");
+      this.stopUnwind = instance.export("asyncify_stop_unwind");
+      this.startRewind = instance.export("asyncify_start_rewind");
+      this.stopRewind = instance.export("asyncify_stop_rewind");
+      this.unwindBound = new UnwindBound(spec.module().module());
+      if (image != null) {
+        loadImage(image);
+      }
+    } catch (IOException | RuntimeException e) {
+      wasi.close();
+      throw e;
+    }
+    byte[] frames = image == null ? null : image.getAsyncify().getData().toByteArray();
+    // The interpreter recurses on the JVM stack for every wasm call: give deep guests room.
+    this.thread = new Thread(null, () -> run(frames), "wasm-" + spec.pid(), 512L << 20);
+    this.thread.setDaemon(true);
+  }
+
+  /** Starts a new process: its thread runs {@code _start}. */
+  public static WasmProcess start(Spec spec) throws IOException {
+    WasmProcess p = new WasmProcess(spec, null);
+    p.thread.start();
+    return p;
+  }
+
+  /**
+   * Resumes a process from its image, on {@code spec.engine()}: files are reopened by path in
+   * {@code spec.sandbox()} and the guest continues inside the WASI call where it was frozen.
+   */
+  public static WasmProcess restore(Spec spec, ProcessImage image) throws IOException {
+    if (!image.getModuleHash().equals(spec.module().hash())) {
+      throw new IOException(
+          "image is of module " + image.getModuleHash() + ", not " + spec.module().hash());
+    }
+    if (image.getMemory().getPages() > spec.maxMemoryPages()) {
+      throw new IOException(
+          "image has "
+              + image.getMemory().getPages()
+              + " memory pages, more than ferry.runtime.max-memory-pages = "
+              + spec.maxMemoryPages());
+    }
+    WasmProcess p = new WasmProcess(spec, image);
+    p.thread.start();
+    return p;
+  }
+
+  private Instance instantiate() {
+    List<HostFunction> fns = new ArrayList<>(wasi.hostFunctions());
+    fns.add(
+        new HostFunction(
+            "env",
+            "log_execution",
+            FunctionType.of(List.of(ValType.I32), List.of()),
+            (Instance inst, long... a) -> {
+              proceed(inst);
+              return null;
+            }));
+    Instance.Builder b =
+        Instance.builder(spec.module().module())
+            .withStart(false)
+            .withImportValues(ImportValues.builder().withFunctions(new ArrayList<>(fns)).build());
+    spec.module()
+        .module()
+        .memorySection()
+        .filter(s -> s.memoryCount() > 0)
+        .ifPresent(
+            s -> {
+              MemoryLimits declared = s.getMemory(0).limits();
+              int max = Math.min(declared.maximumPages(), spec.maxMemoryPages());
+              b.withMemoryLimits(
+                  new MemoryLimits(Math.min(declared.initialPages(), max), Math.max(max, 1)));
+            });
+    if (spec.engine() == Engine.COMPILED) {
+      b.withMachineFactory(spec.module().compiledMachineFactory());
+    }
+    return b.build();
+  }
+
+  public String pid() {
+    return spec.pid();
+  }
+
+  public Engine engine() {
+    return spec.engine();
+  }
+
+  /** Completes when the process thread ends, however it ends. */
+  public CompletionStage<End> end() {
+    return end;
+  }
+
+  /** Current linear memory size in wasm pages. */
+  public int memoryPages() {
+    return instance.memory().pages();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requests from other threads
+
+  /**
+   * Asks the process to stand still at its next migration point. Completes with a {@link Frozen}
+   * (the caller must then resume or stop it); completes exceptionally with {@link
+   * NoMigrationPointException} if none is reached within {@code timeoutMillis} (the process is
+   * not disturbed) or {@link FreezeFailedException} if the process ends or is already freezing.
+   */
+  public CompletableFuture<Frozen> freeze(long timeoutMillis) {
+    FreezeRequest r = new FreezeRequest();
+    synchronized (lock) {
+      if (end.isDone()) {
+        r.result.completeExceptionally(new FreezeFailedException("the process has ended"));
+        return r.result;
+      }
+      if (pending != null || frozen != null) {
+        r.result.completeExceptionally(
+            new FreezeFailedException("the process is already being frozen"));
+        return r.result;
+      }
+      pending = r;
+      freezeRequested = true;
+      lock.notifyAll();
+    }
+    CompletableFuture.delayedExecutor(timeoutMillis, TimeUnit.MILLISECONDS)
+        .execute(
+            () -> {
+              synchronized (lock) {
+                if (pending == r && !r.claimed) {
+                  pending = null;
+                  freezeRequested = false;
+                  r.result.completeExceptionally(
+                      new NoMigrationPointException(
+                          "process "
+                              + spec.pid()
+                              + " reached no migration point (WASI call or loop point) within "
+                              + timeoutMillis
+                              + " ms; it keeps running. A CPU-bound loop needs a preemptible"
+                              + " module (ferry run --preemptible)."));
+                }
+              }
+            });
+    return r.result;
+  }
+
+  /** Stops the process for good, wherever it is: running, sleeping or frozen. */
+  public void kill() {
+    killed = true;
+    Frozen f;
+    synchronized (lock) {
+      f = frozen;
+      lock.notifyAll();
+    }
+    if (f != null) {
+      f.decision.complete(Decision.KILL);
+    }
+    thread.interrupt();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // CallGate: runs on the process thread, inside WASI calls
+
+  @Override
+  public boolean proceed(Instance inst) {
+    if (rewinding) {
+      // The rewind has reached the call where the process was frozen: from here on the guest
+      // runs normally, and this call now executes for real.
+      rewinding = false;
+      stopRewind.apply();
+      returnRegion();
+      return true;
+    }
+    if (killed) {
+      throw new KilledException();
+    }
+    if (freezeRequested) {
+      FreezeRequest r = claim();
+      if (r != null && beginUnwind(r)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public boolean sleep(Instance inst, long nanos) {
+    long deadline = System.nanoTime() + nanos;
+    FreezeRequest r = null;
+    synchronized (lock) {
+      while (true) {
+        if (killed) {
+          throw new KilledException();
+        }
+        if (pending != null && !pending.claimed) {
+          pending.claimed = true;
+          r = pending;
+          break;
+        }
+        long remaining = deadline - System.nanoTime();
+        if (remaining <= 0) {
+          return true;
+        }
+        try {
+          TimeUnit.NANOSECONDS.timedWait(lock, remaining);
+        } catch (InterruptedException e) {
+          if (killed) {
+            throw new KilledException();
+          }
+        }
+      }
+    }
+    if (beginUnwind(r)) {
+      return false;
+    }
+    return sleep(inst, deadline - System.nanoTime());
+  }
+
+  private FreezeRequest claim() {
+    synchronized (lock) {
+      if (pending != null && !pending.claimed) {
+        pending.claimed = true;
+        return pending;
+      }
+      return null;
+    }
+  }
+
+  /**
+   * Starts an Asyncify unwind for {@code r}, or, if the stack might not fit the buffer, fails
+   * {@code r} and returns false (the WASI call then runs normally).
+   */
+  private boolean beginUnwind(FreezeRequest r) {
+    Memory mem = instance.memory();
+    long need = 8 + unwindBound.current(instance);
+    int capacity = regionCapacity(mem);
+    if (need > capacity) {
+      synchronized (lock) {
+        pending = null;
+        freezeRequested = false;
+      }
+      r.result.completeExceptionally(
+          new FreezeFailedException(
+              "the call stack may need up to "
+                  + need
+                  + " bytes to unwind but the Asyncify buffer has "
+                  + capacity
+                  + " (ferry.runtime.asyncify-buffer-bytes, and at most the process's memory);"
+                  + " the process keeps running"));
+      return false;
+    }
+    borrowRegion(mem, capacity);
+    mem.writeI32(regionAddress, regionAddress + 8);
+    mem.writeI32(regionAddress + 4, regionAddress + capacity);
+    unwindingFor = r;
+    startUnwind.apply(regionAddress);
+    return true;
+  }
+
+  /**
+   * The Asyncify buffer is not reserved memory: wasi-libc's malloc claims every page below
+   * memory.size on its first call, so pages grown for a buffer before _start become heap. Instead
+   * the buffer borrows the top {@code capacity} bytes of linear memory only while an unwind or a
+   * rewind is in progress; their bytes are saved first and put back before the guest runs again.
+   * The region ends at the end of memory, so even an unwind that outgrew it (which {@link
+   * UnwindBound} prevents) would trap rather than overwrite guest data.
+   *
+   * <pre>
+   *   0                                       memEnd - capacity            memEnd
+   *   |  guest data, stack, heap ...          | hdr | unwound frames ... ->|
+   *                                           ^ regionAddress (bytes saved, restored after)
+   * </pre>
+   */
+  private int regionCapacity(Memory mem) {
+    long memEnd = (long) mem.pages() * PAGE;
+    return (int) Math.min(spec.asyncifyBufferBytes(), memEnd);
+  }
+
+  private void borrowRegion(Memory mem, int capacity) {
+    int memEnd = mem.pages() * PAGE;
+    regionAddress = memEnd - capacity;
+    regionSaved = mem.readBytes(regionAddress, capacity);
+  }
+
+  private void returnRegion() {
+    if (regionSaved != null) {
+      instance.memory().write(regionAddress, regionSaved);
+      regionSaved = null;
+    }
+  }
+
+  /** Places unwound frames back in linear memory and starts the rewind to where they froze. */
+  private void beginRewind(byte[] frames) {
+    Memory mem = instance.memory();
+    int capacity = Math.max(regionCapacity(mem), frames.length + 8);
+    if (frames.length + 8 > (long) mem.pages() * PAGE) {
+      throw new IllegalStateException("saved call stack larger than memory");
+    }
+    borrowRegion(mem, capacity);
+    mem.writeI32(regionAddress, regionAddress + 8 + frames.length);
+    mem.writeI32(regionAddress + 4, regionAddress + capacity);
+    mem.write(regionAddress + 8, frames);
+    startRewind.apply(regionAddress);
+    rewinding = true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The process thread
+
+  private void run(byte[] framesToRewind) {
+    try {
+      if (framesToRewind != null) {
+        beginRewind(framesToRewind);
+      }
+      while (true) {
+        try {
+          start.apply();
+        } catch (FerryWasi.ExitException e) {
+          finish(Outcome.EXITED, e.code(), null);
+          return;
+        }
+        if (unwindingFor == null) {
+          finish(Outcome.EXITED, 0, null);
+          return;
+        }
+        stopUnwind.apply();
+        byte[] frames = takeFrames();
+        Decision d = standStill(frames);
+        if (d == Decision.STOP) {
+          finish(Outcome.FROZEN, 0, null);
+          return;
+        }
+        if (d == Decision.KILL) {
+          finish(Outcome.KILLED, 0, null);
+          return;
+        }
+        beginRewind(frames);
+      }
+    } catch (KilledException e) {
+      finish(Outcome.KILLED, 0, null);
+    } catch (ChicoryInterruptedException e) {
+      if (killed) {
+        finish(Outcome.KILLED, 0, null);
+      } else {
+        fail(e);
+      }
+    } catch (Throwable t) {
+      if (killed) {
+        finish(Outcome.KILLED, 0, null);
+      } else {
+        fail(t);
+      }
+    }
+  }
+
+  /** After an unwind: copies the frames out of the region and gives the region back. */
+  private byte[] takeFrames() {
+    Memory mem = instance.memory();
+    int current = mem.readInt(regionAddress);
+    byte[] frames = mem.readBytes(regionAddress + 8, current - regionAddress - 8);
+    returnRegion();
+    return frames;
+  }
+
+  /** Captures the image, hands it to the requester and waits for its decision. */
+  private Decision standStill(byte[] frames) {
+    FreezeRequest r = unwindingFor;
+    unwindingFor = null;
+    long stoodStill = System.nanoTime();
+    ProcessImage image;
+    try {
+      image = capture(frames);
+    } catch (RuntimeException e) {
+      synchronized (lock) {
+        pending = null;
+        freezeRequested = false;
+      }
+      r.result.completeExceptionally(new FreezeFailedException("capture failed: " + e, e));
+      return Decision.RESUME;
+    }
+    Frozen f = new Frozen(image, stoodStill - r.requestedAt, System.nanoTime() - stoodStill);
+    synchronized (lock) {
+      pending = null;
+      freezeRequested = false;
+      frozen = f;
+    }
+    r.result.complete(f);
+    Decision d;
+    if (killed) {
+      d = Decision.KILL;
+    } else {
+      d = f.decision.join();
+    }
+    synchronized (lock) {
+      frozen = null;
+    }
+    return d;
+  }
+
+  private void fail(Throwable t) {
+    FreezeRequest r = unwindingFor;
+    String why;
+    if (r != null) {
+      why =
+          "unwinding for a freeze failed ("
+              + t
+              + ")";
+      r.result.completeExceptionally(new FreezeFailedException(why, t));
+    } else {
+      why = String.valueOf(t.getMessage() != null ? t.getMessage() : t);
+    }
+    finish(Outcome.FAILED, 0, why);
+  }
+
+  private void finish(Outcome outcome, int code, String error) {
+    FreezeRequest r;
+    synchronized (lock) {
+      r = pending;
+      pending = null;
+      freezeRequested = false;
+    }
+    if (r != null) {
+      r.result.completeExceptionally(
+          new FreezeFailedException("the process ended (" + outcome + ") before it froze"));
+    }
+    wasi.close();
+    end.complete(new End(outcome, code, error));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Image capture and load
+
+  private ProcessImage capture(byte[] frames) {
+    Memory mem = instance.memory();
+    int pages = mem.pages();
+    LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
+    int runStart = -1;
+    ByteString.Output run = null;
+    for (int p = 0; p < pages; p++) {
+      byte[] page = mem.readBytes(p * PAGE, PAGE);
+      if (!Arrays.equals(page, ZERO_PAGE)) {
+        if (runStart < 0) {
+          runStart = p;
+          run = ByteString.newOutput(PAGE * 4);
+        }
+        run.write(page, 0, PAGE);
+      } else if (runStart >= 0) {
+        lm.addRuns(MemoryRun.newBuilder().setFirstPage(runStart).setData(run.toByteString()));
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) {
+      lm.addRuns(MemoryRun.newBuilder().setFirstPage(runStart).setData(run.toByteString()));
+    }
+    ProcessImage.Builder b =
+        ProcessImage.newBuilder()
+            .setFormatVersion(1)
+            .setProcessId(spec.pid())
+            .setModuleHash(spec.module().hash())
+            .setMemory(lm)
+            .setAsyncify(AsyncifyBuffer.newBuilder().setData(ByteString.copyFrom(frames)))
+            .setWasi(wasi.snapshot())
+            .setClocks(GuestClocks.newBuilder().setMonotonicNanos(wasi.clock().snapshot()))
+            .setCapturedAtMicros(System.currentTimeMillis() * 1000)
+            .setCapturedOnEngine(spec.engine().wireName());
+    for (int i = 0; i < instance.globalCount(); i++) {
+      GlobalInstance g = instance.global(i);
+      if (g.getMutabilityType() == MutabilityType.Var) {
+        b.addGlobals(
+            GlobalValue.newBuilder()
+                .setIndex(i)
+                .setType(g.getType().toString())
+                .setLow(g.getValueLow())
+                .setHigh(g.getValueHigh()));
+      }
+    }
+    return b.build();
+  }
+
+  private void loadImage(ProcessImage image) throws IOException {
+    Memory mem = instance.memory();
+    int want = image.getMemory().getPages();
+    int have = mem.pages();
+    if (want > have && mem.grow(want - have) < 0) {
+      throw new IOException("cannot grow memory to " + want + " pages");
+    }
+    if (want < have) {
+      throw new IOException("image has fewer memory pages than the module's initial memory");
+    }
+    // Data segments initialised the first pages; the image says what they hold now.
+    boolean[] covered = new boolean[have];
+    for (MemoryRun r : image.getMemory().getRunsList()) {
+      int n = r.getData().size() / PAGE;
+      if (r.getData().size() % PAGE != 0 || r.getFirstPage() + n > want) {
+        throw new IOException("corrupt image: memory run outside memory");
+      }
+      for (int i = 0; i < n; i++) {
+        if (r.getFirstPage() + i < have) {
+          covered[r.getFirstPage() + i] = true;
+        }
+      }
+    }
+    for (int p = 0; p < have; p++) {
+      if (!covered[p]) {
+        mem.write(p * PAGE, ZERO_PAGE);
+      }
+    }
+    for (MemoryRun r : image.getMemory().getRunsList()) {
+      int n = r.getData().size() / PAGE;
+      for (int i = 0; i < n; i++) {
+        mem.write((r.getFirstPage() + i) * PAGE, r.getData().substring(i * PAGE, (i + 1) * PAGE).toByteArray());
+      }
+    }
+    for (GlobalValue g : image.getGlobalsList()) {
+      if (g.getIndex() >= instance.globalCount()) {
+        throw new IOException("corrupt image: global " + g.getIndex() + " does not exist");
+      }
+      GlobalInstance gi = instance.global(g.getIndex());
+      gi.setValueLow(g.getLow());
+      gi.setValueHigh(g.getHigh());
+    }
+  }
+}

@@ -1,0 +1,71 @@
+package dev.ferry.node.service;
+
+/**
+ * A request Ferry refused or could not carry out. The {@link Kind} maps to an HTTP status and a
+ * CLI exit code; the message is meant for the operator as is.
+ */
+public class FerryException extends RuntimeException {
+  private static final long serialVersionUID = 1L;
+
+  /** How a client should treat the failure. */
+  public enum Kind {
+    BAD_REQUEST(400),
+    UNAUTHORIZED(401),
+    NOT_FOUND(404),
+    CONFLICT(409),
+    PAYLOAD_TOO_LARGE(413),
+    TIMEOUT(504),
+    UNAVAILABLE(503),
+    INTERNAL(500);
+
+    private final int httpStatus;
+
+    Kind(int httpStatus) {
+      this.httpStatus = httpStatus;
+    }
+
+    public int httpStatus() {
+      return httpStatus;
+    }
+  }
+
+  private final Kind kind;
+
+  public FerryException(Kind kind, String message) {
+    super(message);
+    this.kind = kind;
+  }
+
+  public FerryException(Kind kind, String message, Throwable cause) {
+    super(message, cause);
+    this.kind = kind;
+  }
+
+  public Kind kind() {
+    return kind;
+  }
+
+  public static FerryException badRequest(String message) {
+    return new FerryException(Kind.BAD_REQUEST, message);
+  }
+
+  public static FerryException notFound(String message) {
+    return new FerryException(Kind.NOT_FOUND, message);
+  }
+
+  public static FerryException conflict(String message) {
+    return new FerryException(Kind.CONFLICT, message);
+  }
+
+  /** Unwraps CompletionException/ExecutionException chains to the FerryException, if any. */
+  public static FerryException of(Throwable t) {
+    Throwable c = t;
+    while (c != null) {
+      if (c instanceof FerryException fe) {
+        return fe;
+      }
+      c = c.getCause();
+    }
+    return new FerryException(Kind.INTERNAL, String.valueOf(t), t);
+  }
+}

@@ -1,0 +1,7 @@
+package dev.ferry.node.service;
+
+/** One of a process's two output streams. */
+public enum LogStream {
+  STDOUT,
+  STDERR
+}

@@ -1,0 +1,247 @@
+package dev.ferry.statestore;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.lmdbjava.Cursor;
+import org.lmdbjava.Dbi;
+import org.lmdbjava.GetOp;
+import org.lmdbjava.Txn;
+
+/**
+ * A {@link Table} over two LMDB databases: {@code <name>} holds one entry per key, {@code
+ * <name>.chunks} holds the pieces of large values.
+ *
+ * <pre>
+ *  <name>                                   <name>.chunks
+ *  key "a" -> [0][value bytes ...]          (small value: inline, tag 0)
+ *  key "b" -> [1][length:8][count:4][size:4]
+ *                     |                     "b" + [0,0,0,0] -> bytes [0, size)
+ *                     +-------------------> "b" + [0,0,0,1] -> bytes [size, 2*size)
+ *                                           "b" + [0,0,0,2] -> the rest
+ * </pre>
+ *
+ * <p>Why chunks, and why not one MDB_RESERVE'd value: a single LMDB value lives in one run of
+ * contiguous overflow pages. A several-hundred-MiB image would need hundreds of MiB of
+ * <em>contiguous</em> free pages; after a few deletes the free space is fragmented, LMDB scans its
+ * free list for such a run (slowly) and then grows the file instead of reusing the space. Chunks of
+ * about 1 MiB reuse freed space well, and each is written with MDB_RESERVE, straight from the
+ * caller's array into LMDB's page: no direct buffer is allocated for values at all. Chunk keys have
+ * a fixed 4-byte suffix, so two different keys can never produce the same chunk key, and {@link
+ * #keys} never sees chunks (they are in the other database). All chunks of a value are written,
+ * replaced and deleted in the same transaction as its head entry.
+ */
+final class LmdbTable implements Table {
+  /**
+   * Bytes per chunk: with LMDB's 16-byte overflow page header a chunk fills exactly 256 pages of 4
+   * KiB. Values up to this size (minus the tag byte) are stored inline.
+   */
+  static final int CHUNK_BYTES = (1 << 20) - 16;
+
+  private static final byte INLINE = 0;
+  private static final byte CHUNKED = 1;
+  private static final int HEADER_BYTES = 1 + 8 + 4 + 4;
+
+  private final FerryStore store;
+  private final TableName name;
+  private final Dbi<ByteBuffer> heads;
+  private final Dbi<ByteBuffer> chunks;
+
+  LmdbTable(FerryStore store, TableName name, Dbi<ByteBuffer> heads, Dbi<ByteBuffer> chunks) {
+    this.store = store;
+    this.name = name;
+    this.heads = heads;
+    this.chunks = chunks;
+  }
+
+  @Override
+  public TableName name() {
+    return name;
+  }
+
+  @Override
+  public Optional<byte[]> get(String key) {
+    byte[] k = encode(key);
+    return Optional.ofNullable(store.read(() -> "get " + describe(key), txn -> get(txn, k)));
+  }
+
+  @Override
+  public void put(String key, byte[] value) {
+    byte[] k = encode(key);
+    if (value == null) {
+      throw new NullPointerException("value");
+    }
+    store.write(
+        () -> "put " + describe(key) + " (" + value.length + " bytes)",
+        txn -> {
+          put(txn, k, value);
+          return null;
+        });
+  }
+
+  @Override
+  public boolean delete(String key) {
+    byte[] k = encode(key);
+    return store.write(() -> "delete " + describe(key), txn -> delete(txn, k));
+  }
+
+  @Override
+  public boolean contains(String key) {
+    byte[] k = encode(key);
+    return store.read(
+        () -> "look up " + describe(key), txn -> heads.get(txn, Bytes.key(k)) != null);
+  }
+
+  @Override
+  public List<String> keys() {
+    return keys("");
+  }
+
+  @Override
+  public List<String> keys(String prefix) {
+    if (prefix == null) {
+      throw new NullPointerException("prefix");
+    }
+    byte[] p = prefix.getBytes(StandardCharsets.UTF_8);
+    return store.read(() -> "list " + name + " keys", txn -> keys(txn, p));
+  }
+
+  @Override
+  public long valueSize(String key) {
+    byte[] k = encode(key);
+    return store.read(
+        () -> "size of " + describe(key),
+        txn -> {
+          ByteBuffer head = heads.get(txn, Bytes.key(k));
+          if (head == null) {
+            return -1L;
+          }
+          return head.get(0) == INLINE ? head.remaining() - 1L : Bytes.longAt(head, 1);
+        });
+  }
+
+  /** The number of chunk entries, for tests: 0 once every large value is gone. */
+  long chunkEntries() {
+    return store.read(() -> "count chunks of " + name, txn -> chunks.stat(txn).entries);
+  }
+
+  // ---- inside a transaction ----
+
+  byte[] get(Txn<ByteBuffer> txn, byte[] k) {
+    ByteBuffer head = heads.get(txn, Bytes.key(k));
+    if (head == null) {
+      return null;
+    }
+    if (head.get(0) == INLINE) {
+      byte[] out = new byte[head.remaining() - 1];
+      head.get(1, out);
+      return out;
+    }
+    Header header = Header.read(head, this, k);
+    byte[] out = new byte[(int) header.length];
+    int position = 0;
+    for (int i = 0; i < header.count; i++) {
+      ByteBuffer chunk = chunks.get(txn, chunkKey(k, i));
+      if (chunk == null || position + chunk.remaining() > out.length) {
+        throw corrupt(k, "chunk " + i + " of " + header.count + " is missing or too long");
+      }
+      int n = chunk.remaining();
+      chunk.get(0, out, position, n);
+      position += n;
+    }
+    if (position != out.length) {
+      throw corrupt(k, "chunks hold " + position + " of " + out.length + " bytes");
+    }
+    return out;
+  }
+
+  void put(Txn<ByteBuffer> txn, byte[] k, byte[] value) {
+    deleteChunks(txn, k);
+    if (value.length < CHUNK_BYTES) {
+      ByteBuffer target = heads.reserve(txn, Bytes.key(k), 1 + value.length);
+      target.put(0, INLINE);
+      target.put(1, value);
+      return;
+    }
+    int count = (int) ((value.length + (long) CHUNK_BYTES - 1) / CHUNK_BYTES);
+    for (int i = 0; i < count; i++) {
+      int offset = i * CHUNK_BYTES;
+      int n = Math.min(CHUNK_BYTES, value.length - offset);
+      ByteBuffer target = chunks.reserve(txn, chunkKey(k, i), n);
+      target.put(0, value, offset, n);
+    }
+    ByteBuffer target = heads.reserve(txn, Bytes.key(k), HEADER_BYTES).order(ByteOrder.BIG_ENDIAN);
+    target.put(0, CHUNKED);
+    target.putLong(1, value.length);
+    target.putInt(9, count);
+    target.putInt(13, CHUNK_BYTES);
+  }
+
+  boolean delete(Txn<ByteBuffer> txn, byte[] k) {
+    deleteChunks(txn, k);
+    return heads.delete(txn, Bytes.key(k));
+  }
+
+  private void deleteChunks(Txn<ByteBuffer> txn, byte[] k) {
+    ByteBuffer head = heads.get(txn, Bytes.key(k));
+    if (head == null || head.get(0) == INLINE) {
+      return;
+    }
+    Header header = Header.read(head, this, k);
+    for (int i = 0; i < header.count; i++) {
+      chunks.delete(txn, chunkKey(k, i));
+    }
+  }
+
+  private List<String> keys(Txn<ByteBuffer> txn, byte[] prefix) {
+    List<String> out = new ArrayList<>();
+    try (Cursor<ByteBuffer> cursor = heads.openCursor(txn)) {
+      boolean found =
+          prefix.length == 0 ? cursor.first() : cursor.get(Bytes.key(prefix), GetOp.MDB_SET_RANGE);
+      while (found) {
+        ByteBuffer key = cursor.key();
+        if (!Bytes.startsWith(key, prefix)) {
+          break;
+        }
+        out.add(new String(Bytes.copy(key), StandardCharsets.UTF_8));
+        found = cursor.next();
+      }
+    }
+    return out;
+  }
+
+  private static ByteBuffer chunkKey(byte[] k, int index) {
+    return Bytes.keyA().put(k).putInt(index).flip();
+  }
+
+  private byte[] encode(String key) {
+    return Bytes.utf8("key", key, MAX_KEY_BYTES);
+  }
+
+  private String describe(String key) {
+    return name + "/" + (key.length() > 80 ? key.substring(0, 77) + "..." : key);
+  }
+
+  private StoreException corrupt(byte[] k, String problem) {
+    return new StoreException(
+        "store corrupt: " + describe(new String(k, StandardCharsets.UTF_8)) + ": " + problem);
+  }
+
+  /** The head entry of a chunked value. */
+  private record Header(long length, int count) {
+    static Header read(ByteBuffer head, LmdbTable table, byte[] k) {
+      if (head.get(0) != CHUNKED || head.remaining() != HEADER_BYTES) {
+        throw table.corrupt(k, "unknown value format " + head.get(0));
+      }
+      long length = Bytes.longAt(head, 1);
+      int count = Bytes.intAt(head, 9);
+      if (length < 0 || length > Integer.MAX_VALUE - 8 || count < 0) {
+        throw table.corrupt(k, "bad header: length " + length + ", " + count + " chunks");
+      }
+      return new Header(length, count);
+    }
+  }
+}

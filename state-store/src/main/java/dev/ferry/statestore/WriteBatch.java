@@ -1,0 +1,16 @@
+package dev.ferry.statestore;
+
+/**
+ * Puts and deletes across tables that {@link FerryStore#write} commits together, in one LMDB write
+ * transaction: all of them or none.
+ *
+ * <p>A batch is valid only inside the callback that received it. It is not durable until {@link
+ * FerryStore#sync()}.
+ */
+public interface WriteBatch {
+  /** Stores {@code value} under {@code key} in {@code table}. */
+  void put(TableName table, String key, byte[] value);
+
+  /** Removes {@code key} from {@code table}, if present. */
+  void delete(TableName table, String key);
+}

@@ -1,0 +1,402 @@
+package dev.ferry.statestore;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class FerryStoreTest {
+  private static final long MAP_SIZE = 2L << 30;
+
+  @TempDir Path tmp;
+  private Path dir;
+  private FerryStore store;
+
+  @BeforeEach
+  void openStore() {
+    dir = tmp.resolve("store");
+    store = FerryStore.open(dir, MAP_SIZE);
+  }
+
+  @AfterEach
+  void closeStore() {
+    store.close();
+  }
+
+  private static byte[] bytes(String s) {
+    return s.getBytes(UTF_8);
+  }
+
+  private static byte[] random(int size, long seed) {
+    byte[] data = new byte[size];
+    new Random(seed).nextBytes(data);
+    return data;
+  }
+
+  @Test
+  void putsGetsAndDeletesAValue() {
+    Table modules = store.table(TableName.MODULES);
+
+    modules.put("sha256:abc", bytes("wasm"));
+
+    assertArrayEquals(bytes("wasm"), modules.get("sha256:abc").orElseThrow());
+    assertTrue(modules.contains("sha256:abc"));
+    assertEquals(4, modules.valueSize("sha256:abc"));
+    assertTrue(modules.delete("sha256:abc"));
+    assertEquals(Optional.empty(), modules.get("sha256:abc"));
+    assertFalse(modules.contains("sha256:abc"));
+    assertFalse(modules.delete("sha256:abc"));
+  }
+
+  @Test
+  void reportsAMissingKeyAsEmptyWithSizeMinusOne() {
+    Table meta = store.table(TableName.META);
+
+    assertTrue(meta.get("nope").isEmpty());
+    assertEquals(-1, meta.valueSize("nope"));
+  }
+
+  @Test
+  void overwritingAValueReplacesIt() {
+    Table meta = store.table(TableName.META);
+
+    meta.put("k", bytes("first, longer value"));
+    meta.put("k", bytes("second"));
+
+    assertArrayEquals(bytes("second"), meta.get("k").orElseThrow());
+    assertEquals(List.of("k"), meta.keys());
+  }
+
+  @Test
+  void storesAnEmptyValue() {
+    Table meta = store.table(TableName.META);
+
+    meta.put("empty", new byte[0]);
+
+    assertArrayEquals(new byte[0], meta.get("empty").orElseThrow());
+    assertEquals(0, meta.valueSize("empty"));
+  }
+
+  @Test
+  void listsKeysSortedAndByPrefix() {
+    Table pages = store.table(TableName.PAGES);
+    for (String key : List.of("b", "a/2", "ab", "a", "c", "a/1")) {
+      pages.put(key, bytes(key));
+    }
+
+    assertEquals(List.of("a", "a/1", "a/2", "ab", "b", "c"), pages.keys());
+    assertEquals(List.of("a", "a/1", "a/2", "ab"), pages.keys("a"));
+    assertEquals(List.of("a/1", "a/2"), pages.keys("a/"));
+    assertEquals(List.of(), pages.keys("z"));
+    assertEquals(pages.keys(), pages.keys(""));
+  }
+
+  @Test
+  void keepsTablesApart() {
+    store.table(TableName.IMAGES).put("p1", bytes("image"));
+    store.table(TableName.PROCESSES).put("p1", bytes("process"));
+
+    assertArrayEquals(bytes("image"), store.table(TableName.IMAGES).get("p1").orElseThrow());
+    assertArrayEquals(bytes("process"), store.table(TableName.PROCESSES).get("p1").orElseThrow());
+    assertEquals(List.of(), store.table(TableName.TRACES).keys());
+  }
+
+  @Test
+  void rejectsEmptyOverlongAndMalformedKeys() {
+    Table meta = store.table(TableName.META);
+
+    assertThrows(IllegalArgumentException.class, () -> meta.put("", bytes("x")));
+    assertThrows(IllegalArgumentException.class, () -> meta.put("k".repeat(501), bytes("x")));
+    assertThrows(IllegalArgumentException.class, () -> meta.put("bad\uD800", bytes("x")));
+    meta.put("k".repeat(500), bytes("x"));
+    assertTrue(meta.contains("k".repeat(500)));
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      ints = {
+        LmdbTable.CHUNK_BYTES - 2,
+        LmdbTable.CHUNK_BYTES - 1,
+        LmdbTable.CHUNK_BYTES,
+        LmdbTable.CHUNK_BYTES + 1,
+        2 * LmdbTable.CHUNK_BYTES,
+        2 * LmdbTable.CHUNK_BYTES + 1
+      })
+  void roundTripsValuesAroundTheChunkSize(int size) {
+    byte[] value = random(size, size);
+    Table images = store.table(TableName.IMAGES);
+
+    images.put("v", value);
+
+    assertArrayEquals(value, images.get("v").orElseThrow());
+    assertEquals(size, images.valueSize("v"));
+    assertEquals(List.of("v"), images.keys());
+  }
+
+  @Test
+  void roundTripsA300MiBValueAndFreesItsChunksOnDelete() throws Exception {
+    Table images = store.table(TableName.IMAGES);
+    LmdbTable table = (LmdbTable) images;
+    byte[] image = random(300 << 20, 42);
+
+    images.put("p1/image", image);
+    long fileAfterFirstPut = Files.size(dir.resolve("data.mdb"));
+
+    assertEquals(image.length, images.valueSize("p1/image"));
+    assertEquals(List.of("p1/image"), images.keys());
+    assertTrue(table.chunkEntries() > 0);
+    byte[] read = images.get("p1/image").orElseThrow();
+    assertArrayEquals(image, read);
+    read = null;
+
+    assertTrue(images.delete("p1/image"));
+    assertEquals(0, table.chunkEntries());
+    assertFalse(images.contains("p1/image"));
+
+    // LMDB reuses pages freed two commits back: the same image again must not double the file.
+    store.table(TableName.META).put("tick", new byte[1]);
+    images.put("p2/image", image);
+    long fileAfterSecondPut = Files.size(dir.resolve("data.mdb"));
+    assertTrue(
+        fileAfterSecondPut < fileAfterFirstPut + (fileAfterFirstPut >> 3),
+        () -> "file grew from " + fileAfterFirstPut + " to " + fileAfterSecondPut);
+  }
+
+  @Test
+  void overwritingALargeValueLeavesNoStaleChunks() {
+    Table images = store.table(TableName.IMAGES);
+    LmdbTable table = (LmdbTable) images;
+
+    images.put("v", random(5 << 20, 1));
+    long fiveMiBChunks = table.chunkEntries();
+    byte[] smaller = random(2 << 20, 2);
+    images.put("v", smaller);
+
+    assertTrue(table.chunkEntries() < fiveMiBChunks);
+    assertArrayEquals(smaller, images.get("v").orElseThrow());
+    images.put("v", bytes("small"));
+    assertEquals(0, table.chunkEntries());
+    assertArrayEquals(bytes("small"), images.get("v").orElseThrow());
+  }
+
+  @Test
+  void commitsABatchAcrossTablesAtomically() {
+    store.table(TableName.META).put("old", bytes("x"));
+    byte[] image = random(3 << 20, 3);
+
+    store.write(
+        batch -> {
+          batch.put(TableName.IMAGES, "p1", image);
+          batch.put(TableName.MIGRATIONS, "m1", bytes("committed"));
+          batch.delete(TableName.META, "old");
+        });
+
+    assertArrayEquals(image, store.table(TableName.IMAGES).get("p1").orElseThrow());
+    assertArrayEquals(
+        bytes("committed"), store.table(TableName.MIGRATIONS).get("m1").orElseThrow());
+    assertFalse(store.table(TableName.META).contains("old"));
+  }
+
+  @Test
+  void aBatchThatThrowsMidwayWritesNothing() {
+    store.table(TableName.META).put("keep", bytes("x"));
+    RuntimeException failure = new IllegalStateException("destination died");
+
+    RuntimeException thrown =
+        assertThrows(
+            RuntimeException.class,
+            () ->
+                store.write(
+                    batch -> {
+                      batch.put(TableName.IMAGES, "p1", random(3 << 20, 4));
+                      batch.put(TableName.MIGRATIONS, "m1", bytes("committed"));
+                      batch.delete(TableName.META, "keep");
+                      throw failure;
+                    }));
+
+    assertSame(failure, thrown);
+    assertFalse(store.table(TableName.IMAGES).contains("p1"));
+    assertEquals(0, ((LmdbTable) store.table(TableName.IMAGES)).chunkEntries());
+    assertFalse(store.table(TableName.MIGRATIONS).contains("m1"));
+    assertTrue(store.table(TableName.META).contains("keep"));
+  }
+
+  @Test
+  void callsInsideABatchJoinItsTransaction() {
+    Table meta = store.table(TableName.META);
+    AtomicReference<Optional<byte[]>> seenInside = new AtomicReference<>();
+
+    assertThrows(
+        IllegalStateException.class,
+        () ->
+            store.write(
+                batch -> {
+                  meta.put("joined", bytes("yes"));
+                  store.logs().append("p1", 1, bytes("out"), 0, 3);
+                  seenInside.set(meta.get("joined"));
+                  throw new IllegalStateException("roll back");
+                }));
+
+    assertArrayEquals(bytes("yes"), seenInside.get().orElseThrow());
+    assertFalse(meta.contains("joined"));
+    assertEquals(0, store.logs().length("p1", 1));
+  }
+
+  @Test
+  void aBatchCannotBeUsedAfterItsCallback() {
+    AtomicReference<WriteBatch> leaked = new AtomicReference<>();
+    store.write(leaked::set);
+
+    assertThrows(
+        IllegalStateException.class, () -> leaked.get().put(TableName.META, "k", bytes("v")));
+  }
+
+  @Test
+  void seesEverythingAfterCloseAndReopen() {
+    byte[] image = random(5 << 20, 5);
+    store.table(TableName.IMAGES).put("p1", image);
+    store.table(TableName.MODULES).put("m", bytes("module"));
+    store.write(batch -> batch.put(TableName.MIGRATIONS, "m1", bytes("done")));
+    store.logs().append("p1", 1, bytes("hello\n"), 0, 6);
+    store.sync();
+    store.close();
+
+    store = FerryStore.open(dir, MAP_SIZE);
+
+    assertArrayEquals(image, store.table(TableName.IMAGES).get("p1").orElseThrow());
+    assertArrayEquals(bytes("module"), store.table(TableName.MODULES).get("m").orElseThrow());
+    assertArrayEquals(bytes("done"), store.table(TableName.MIGRATIONS).get("m1").orElseThrow());
+    assertArrayEquals(bytes("hello\n"), store.logs().read("p1", 1, 0, 100));
+  }
+
+  @Test
+  void aFullMapGivesStoreFullExceptionAndSmallerWritesStillWork() {
+    try (FerryStore small = FerryStore.open(tmp.resolve("small"), 1 << 20)) {
+      Table images = small.table(TableName.IMAGES);
+
+      StoreFullException e =
+          assertThrows(StoreFullException.class, () -> images.put("big", random(2 << 20, 6)));
+
+      assertTrue(e.getMessage().startsWith("store full: "), e::getMessage);
+      assertTrue(e.getMessage().contains("increase ferry.store.map-size"), e::getMessage);
+      assertFalse(images.contains("big"));
+      images.put("small", bytes("fits"));
+      assertArrayEquals(bytes("fits"), images.get("small").orElseThrow());
+      assertThrows(
+          StoreFullException.class,
+          () -> small.write(batch -> batch.put(TableName.PAGES, "big", random(2 << 20, 7))));
+      AtomicReference<RuntimeException> seenInside = new AtomicReference<>();
+      assertThrows(
+          StoreFullException.class,
+          () ->
+              small.write(
+                  batch -> {
+                    try {
+                      images.put("joined", random(2 << 20, 8));
+                    } catch (RuntimeException failure) {
+                      seenInside.set(failure);
+                      throw failure;
+                    }
+                  }));
+      assertInstanceOf(StoreFullException.class, seenInside.get());
+      small.logs().append("p", 1, bytes("still works"), 0, 11);
+      assertEquals(11, small.logs().length("p", 1));
+      small.sync();
+    }
+  }
+
+  @Test
+  void refusesToOpenTheSameDirectoryTwice() {
+    StoreException e = assertThrows(StoreException.class, () -> FerryStore.open(dir, MAP_SIZE));
+
+    assertTrue(e.getMessage().contains("already open"), e::getMessage);
+  }
+
+  @Test
+  void failsCleanlyAfterClose() {
+    Table meta = store.table(TableName.META);
+    store.close();
+
+    assertThrows(StoreException.class, () -> meta.get("k"));
+    assertThrows(StoreException.class, () -> meta.put("k", bytes("v")));
+    assertThrows(StoreException.class, () -> store.logs().length("p", 1));
+    assertThrows(StoreException.class, store::sync);
+    store.close();
+  }
+
+  @Test
+  void refusesToCloseFromInsideABatch() {
+    assertThrows(IllegalStateException.class, () -> store.write(batch -> store.close()));
+
+    store.table(TableName.META).put("still", bytes("open"));
+  }
+
+  @Test
+  void servesManyThreadsReadingAndWritingAtOnce() throws Exception {
+    int threads = 8;
+    int perThread = 300;
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    try {
+      List<Future<?>> futures = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        int id = t;
+        futures.add(
+            pool.submit(
+                () -> {
+                  Table processes = store.table(TableName.PROCESSES);
+                  for (int i = 0; i < perThread; i++) {
+                    String key = "t" + id + "/" + i;
+                    byte[] value = bytes(key.repeat(1 + i % 7));
+                    if (i % 50 == 0) {
+                      store.write(batch -> batch.put(TableName.PROCESSES, key, value));
+                    } else {
+                      processes.put(key, value);
+                    }
+                    assertArrayEquals(value, processes.get(key).orElseThrow());
+                    store.logs().append("shared", 1, bytes(String.format("%08d", id)), 0, 8);
+                    processes.keys("t" + id + "/");
+                  }
+                }));
+      }
+      for (Future<?> future : futures) {
+        future.get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+
+    assertEquals(threads * perThread, store.table(TableName.PROCESSES).keys().size());
+    long length = store.logs().length("shared", 1);
+    assertEquals((long) threads * perThread * 8, length);
+    byte[] log = store.logs().read("shared", 1, 0, (int) length);
+    int[] counts = new int[threads];
+    for (int i = 0; i < log.length; i += 8) {
+      counts[Integer.parseInt(new String(log, i, 8, UTF_8))]++;
+    }
+    for (int count : counts) {
+      assertEquals(perThread, count);
+    }
+  }
+}
