@@ -32,7 +32,7 @@ public final class Sandbox {
    *
    * @throws WasiException NOTCAPABLE if the path climbs above "/"
    */
-  static String resolveGuest(String baseDir, String path) {
+  public static String resolveGuest(String baseDir, String path) {
     if (path.indexOf('\0') >= 0) {
       throw new WasiException(WasiErrno.INVAL);
     }
@@ -59,7 +59,7 @@ public final class Sandbox {
    * yet, its parent) resolves through a symbolic link to a place outside the sandbox, fails
    * with NOTCAPABLE.
    */
-  Path hostPath(String guestPath) {
+  public Path hostPath(String guestPath) {
     Path p = guestPath.equals("/") ? root : root.resolve(guestPath.substring(1));
     try {
       Path probe = p;

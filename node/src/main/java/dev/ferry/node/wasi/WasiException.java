@@ -1,7 +1,7 @@
 package dev.ferry.node.wasi;
 
 /** Thrown inside Ferry's WASI functions to return an errno to the guest. Never escapes to the engine. */
-final class WasiException extends RuntimeException {
+public final class WasiException extends RuntimeException {
   private static final long serialVersionUID = 1L;
   private final WasiErrno errno;
 
@@ -10,7 +10,7 @@ final class WasiException extends RuntimeException {
     this.errno = errno;
   }
 
-  WasiErrno errno() {
+  public WasiErrno errno() {
     return errno;
   }
 }

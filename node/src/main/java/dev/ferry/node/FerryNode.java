@@ -1,0 +1,156 @@
+package dev.ferry.node;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import dev.ferry.config.FerrySettings;
+import dev.ferry.node.process.NodeProcesses;
+import dev.ferry.node.runtime.ModuleRegistry;
+import dev.ferry.node.service.ProcessService;
+import dev.ferry.statestore.FerryStore;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Ferry node: its LMDB store, its modules and processes, and its Pekko Cluster member
+ * (Artery TCP). With no seeds configured it forms a one-node cluster by joining itself.
+ *
+ * <p>{@link #start} returns once the store is open, the node is an Up cluster member and the
+ * processes of the last shutdown have been resumed. {@link #close} checkpoints every running
+ * process durably before stopping, so the next start of the same data directory resumes them.
+ */
+public final class FerryNode implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(FerryNode.class);
+  public static final String SYSTEM_NAME = "ferry";
+
+  private final FerrySettings settings;
+  private final FerryStore store;
+  private final NodeProcesses processes;
+  private final ActorSystem<Void> system;
+  private boolean closed;
+
+  private FerryNode(
+      FerrySettings settings, FerryStore store, NodeProcesses processes, ActorSystem<Void> system) {
+    this.settings = settings;
+    this.store = store;
+    this.processes = processes;
+    this.system = system;
+  }
+
+  /** Starts a node and blocks until it is up. */
+  public static FerryNode start(FerrySettings settings) {
+    Path dataDir = settings.node().dataDir();
+    FerryStore store = null;
+    ActorSystem<Void> system = null;
+    try {
+      Files.createDirectories(dataDir);
+      store = FerryStore.open(dataDir.resolve("store"), settings.store().mapSize());
+      system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(settings));
+      joinCluster(system, settings);
+      ModuleRegistry modules = new ModuleRegistry(store, settings.runtime(), dataDir.resolve("tmp"));
+      NodeProcesses processes = new NodeProcesses(settings.node().name(), settings, store, modules);
+      processes.recover();
+      log.info("node {} started; data dir {}", settings.node().name(), dataDir.toAbsolutePath());
+      return new FerryNode(settings, store, processes, system);
+    } catch (Exception e) {
+      if (system != null) {
+        system.terminate();
+        awaitTermination(system);
+      }
+      if (store != null) {
+        store.close();
+      }
+      if (e instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IllegalStateException("node could not start: " + e.getMessage(), e);
+    }
+  }
+
+  static Config pekkoConfig(FerrySettings s) {
+    List<String> seeds = new ArrayList<>();
+    for (String seed : s.node().seeds()) {
+      seeds.add("pekko://" + SYSTEM_NAME + "@" + seed);
+    }
+    Map<String, Object> m =
+        Map.of(
+            "pekko.remote.artery.canonical.hostname", s.node().host(),
+            "pekko.remote.artery.canonical.port", s.node().port(),
+            "pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds),
+            "pekko.cluster.roles", ConfigValueFactory.fromIterable(List.of("ferry")));
+    return ConfigFactory.parseMap(m)
+        .withFallback(ConfigFactory.parseResources("ferry-pekko.conf"))
+        .withFallback(s.config())
+        .resolve();
+  }
+
+  private static void joinCluster(ActorSystem<Void> system, FerrySettings s) throws InterruptedException {
+    Cluster cluster = Cluster.get(system);
+    if (s.node().seeds().isEmpty()) {
+      Address self = cluster.selfMember().address();
+      cluster.manager().tell(Join.create(self));
+    }
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (cluster.selfMember().status() != MemberStatus.up()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException(
+            "node did not join the cluster within 60 s (seeds: " + s.node().seeds() + ")");
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  public ProcessService service() {
+    return processes;
+  }
+
+  public String name() {
+    return settings.node().name();
+  }
+
+  public ActorSystem<?> system() {
+    return system;
+  }
+
+  public FerrySettings settings() {
+    return settings;
+  }
+
+  /** Checkpoints every running process durably, then stops the cluster member and the store. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    try {
+      processes.close();
+    } finally {
+      system.terminate();
+      awaitTermination(system);
+      store.close();
+      log.info("node {} stopped", name());
+    }
+  }
+
+  private static void awaitTermination(ActorSystem<?> system) {
+    try {
+      system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      log.warn("actor system did not terminate cleanly: {}", e.toString());
+    }
+  }
+}

@@ -1,0 +1,748 @@
+package dev.ferry.node.process;
+
+import dev.ferry.config.FerrySettings;
+import dev.ferry.node.runtime.FreezeFailedException;
+import dev.ferry.node.runtime.LoadedModule;
+import dev.ferry.node.runtime.ModuleRegistry;
+import dev.ferry.node.runtime.NoMigrationPointException;
+import dev.ferry.node.runtime.WasmProcess;
+import dev.ferry.node.service.CheckpointResult;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.LogChunk;
+import dev.ferry.node.service.LogStream;
+import dev.ferry.node.service.ModuleInfo;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProcessService;
+import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.RunRequest;
+import dev.ferry.node.wasi.Sandbox;
+import dev.ferry.node.wasi.WasiException;
+import dev.ferry.statestore.FerryStore;
+import dev.ferry.statestore.TableName;
+import dev.ferry.transport.proto.CheckpointInfo;
+import dev.ferry.transport.proto.ProcessImage;
+import dev.ferry.transport.proto.ProcessRecord;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The processes of one node: starts them, keeps their records and logs in the node's store,
+ * checkpoints and restores them, and on shutdown checkpoints every running process so that the
+ * next start of the same data directory resumes it.
+ *
+ * <p>Each process runs on its own thread ({@link WasmProcess}); operations on one process are
+ * serialized; blocking work runs on this class's executor, never on the caller's thread.
+ *
+ * <p>Not guaranteed: a process whose node dies without a shutdown (kill -9, power loss) is not
+ * resumed automatically; if it had a checkpoint it is left CHECKPOINTED at that checkpoint,
+ * otherwise FAILED.
+ */
+public final class NodeProcesses implements ProcessService, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(NodeProcesses.class);
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private final String nodeName;
+  private final FerrySettings settings;
+  private final FerryStore store;
+  private final ModuleRegistry modules;
+  private final Path sandboxes;
+  private final Engine defaultEngine;
+  private final Map<String, Entry> processes = new ConcurrentHashMap<>();
+  private final ExecutorService ops =
+      Executors.newCachedThreadPool(
+          r -> {
+            Thread t = new Thread(r, "ferry-ops");
+            t.setDaemon(true);
+            return t;
+          });
+  private final ScheduledExecutorService flusher =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "ferry-log-flush");
+            t.setDaemon(true);
+            return t;
+          });
+  private volatile boolean closing;
+
+  /** One process as this node knows it. Fields are guarded by the entry's monitor. */
+  private static final class Entry {
+    final String id;
+    final ProcessLog log;
+    final Sandbox sandbox;
+    final CompletableFuture<ProcessInfo> finished = new CompletableFuture<>();
+    ProcessRecord record;
+    WasmProcess running;
+
+    Entry(String id, ProcessRecord record, ProcessLog log, Sandbox sandbox) {
+      this.id = id;
+      this.record = record;
+      this.log = log;
+      this.sandbox = sandbox;
+    }
+  }
+
+  public NodeProcesses(
+      String nodeName, FerrySettings settings, FerryStore store, ModuleRegistry modules) {
+    this.nodeName = nodeName;
+    this.settings = settings;
+    this.store = store;
+    this.modules = modules;
+    this.sandboxes = settings.node().dataDir().resolve("sandboxes");
+    this.defaultEngine = Engine.parse(settings.node().engine());
+    long every = Math.max(1, settings.runtime().logFlushInterval().toMillis());
+    flusher.scheduleWithFixedDelay(this::flushLogs, every, every, TimeUnit.MILLISECONDS);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start-up recovery
+
+  /**
+   * Loads every process record of this node. Processes checkpointed by the last shutdown are
+   * restored; processes that were running when the node died without a shutdown are left
+   * CHECKPOINTED at their last checkpoint, or marked FAILED if they had none.
+   */
+  public void recover() {
+    for (String id : store.table(TableName.PROCESSES).keys()) {
+      ProcessRecord rec;
+      try {
+        rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(id).orElseThrow());
+      } catch (IOException e) {
+        log.error("process record {} is corrupt and was skipped: {}", id, e.toString());
+        continue;
+      }
+      Entry e;
+      try {
+        e = new Entry(id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
+      } catch (IOException ex) {
+        log.error("sandbox of process {} cannot be opened: {}", id, ex.toString());
+        continue;
+      }
+      processes.put(id, e);
+      if (isFinal(rec.getState())) {
+        e.log.close();
+        e.finished.complete(info(e));
+        continue;
+      }
+      boolean hasImage = store.table(TableName.IMAGES).contains(id);
+      if (rec.getState() == ProcessRecord.State.RUNNING && rec.getResumeOnStart() && hasImage) {
+        try {
+          synchronized (e) {
+            restoreLocked(e, Engine.parse(rec.getEngine()));
+          }
+          log.info("process {} resumed after node restart", id);
+        } catch (RuntimeException ex) {
+          log.error("process {} could not be resumed: {}", id, ex.getMessage());
+          update(e, rec.toBuilder().setState(ProcessRecord.State.CHECKPOINTED)
+              .setError("could not be resumed after node restart: " + ex.getMessage()).build());
+        }
+      } else if (rec.getState() == ProcessRecord.State.RUNNING
+          || rec.getState() == ProcessRecord.State.MIGRATING) {
+        if (hasImage) {
+          update(e, rec.toBuilder().setState(ProcessRecord.State.CHECKPOINTED)
+              .setError("the node stopped without a shutdown; left at its last checkpoint"
+                  + " (ferry restore " + id + " resumes it from there)").build());
+        } else {
+          markFinal(e, rec.toBuilder().setState(ProcessRecord.State.FAILED)
+              .setError("the node stopped without a shutdown and the process had no checkpoint")
+              .build());
+        }
+      }
+    }
+    store.sync();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ProcessService
+
+  @Override
+  public CompletionStage<ModuleInfo> uploadModule(byte[] wasm, boolean preemptible) {
+    return async(() -> modules.upload(wasm, preemptible));
+  }
+
+  @Override
+  public CompletionStage<ProcessInfo> run(RunRequest request) {
+    return async(() -> start(request));
+  }
+
+  private ProcessInfo start(RunRequest req) {
+    refuseWhenClosing();
+    if (req.moduleHash() == null || req.moduleHash().isBlank()) {
+      throw FerryException.badRequest("no module given: upload one first and pass its hash");
+    }
+    LoadedModule module = modules.load(req.moduleHash());
+    Engine engine = req.engine() != null ? req.engine() : defaultEngine;
+    List<String> env = new ArrayList<>();
+    if (req.env() != null) {
+      req.env().forEach((k, v) -> {
+        if (k == null || k.isEmpty() || k.contains("=") || k.indexOf('\0') >= 0) {
+          throw FerryException.badRequest("invalid environment variable name '" + k + "'");
+        }
+        env.add(k + "=" + (v == null ? "" : v));
+      });
+    }
+    List<String> argv = new ArrayList<>();
+    argv.add("main.wasm");
+    if (req.args() != null) {
+      argv.addAll(req.args());
+    }
+    Map<String, byte[]> files = req.files() == null ? Map.of() : req.files();
+    List<String> guestPaths = new ArrayList<>();
+    for (String g : files.keySet()) {
+      guestPaths.add(checkGuestFilePath(g));
+    }
+    String id = newId();
+    Sandbox sandbox;
+    try {
+      sandbox = new Sandbox(sandboxes.resolve(id));
+      int i = 0;
+      for (byte[] content : files.values()) {
+        Path host = sandbox.hostPath(guestPaths.get(i++));
+        Files.createDirectories(host.getParent());
+        Files.write(host, content);
+      }
+    } catch (IOException | WasiException e) {
+      deleteTree(sandboxes.resolve(id));
+      throw new FerryException(
+          FerryException.Kind.INTERNAL, "cannot prepare the process's sandbox: " + e, e);
+    }
+    ProcessRecord rec =
+        ProcessRecord.newBuilder()
+            .setId(id)
+            .setModuleHash(module.hash())
+            .setEngine(engine.wireName())
+            .addAllArgs(argv.subList(1, argv.size()))
+            .addAllEnv(env)
+            .setState(ProcessRecord.State.RUNNING)
+            .setStartedAtMicros(nowMicros())
+            .setNode(nodeName)
+            .build();
+    Entry e = new Entry(id, rec, new ProcessLog(id, store.logs()), sandbox);
+    synchronized (e) {
+      try {
+        e.running = WasmProcess.start(spec(e, module, engine, argv, env));
+      } catch (IOException | RuntimeException ex) {
+        deleteTree(sandboxes.resolve(id));
+        throw FerryException.badRequest("the module cannot be started: " + ex.getMessage());
+      }
+      processes.put(id, e);
+      persist(rec);
+      watch(e, e.running);
+    }
+    return info(e);
+  }
+
+  private WasmProcess.Spec spec(
+      Entry e, LoadedModule module, Engine engine, List<String> argv, List<String> env) {
+    return new WasmProcess.Spec(
+        e.id,
+        module,
+        engine,
+        e.sandbox,
+        argv,
+        env,
+        e.log,
+        settings.runtime().asyncifyBufferBytes(),
+        settings.runtime().maxMemoryPages());
+  }
+
+  /** Reacts to the end of a process thread. */
+  private void watch(Entry e, WasmProcess p) {
+    p.end()
+        .whenComplete(
+            (end, err) -> {
+              synchronized (e) {
+                if (e.running != p) {
+                  return; // superseded: checkpointed and stopped, or restored anew
+                }
+                e.running = null;
+                ProcessRecord.Builder b = e.record.toBuilder().setEndedAtMicros(nowMicros());
+                switch (end.outcome()) {
+                  case EXITED:
+                    b.setState(ProcessRecord.State.EXITED).setHasExitCode(true)
+                        .setExitCode(end.exitCode());
+                    break;
+                  case KILLED:
+                    b.setState(ProcessRecord.State.KILLED);
+                    break;
+                  case FAILED:
+                    b.setState(ProcessRecord.State.FAILED).setError(String.valueOf(end.error()));
+                    break;
+                  case FROZEN:
+                  default:
+                    return; // the checkpoint that stopped it has recorded its state
+                }
+                markFinal(e, b.build());
+              }
+            });
+  }
+
+  @Override
+  public CompletionStage<List<ProcessInfo>> list() {
+    List<ProcessInfo> all = new ArrayList<>();
+    for (Entry e : processes.values()) {
+      all.add(info(e));
+    }
+    all.sort(Comparator.comparing(ProcessInfo::startedAt).thenComparing(ProcessInfo::id));
+    return CompletableFuture.completedFuture(all);
+  }
+
+  @Override
+  public CompletionStage<ProcessInfo> status(String pid) {
+    return async(() -> info(entry(pid)));
+  }
+
+  @Override
+  public CompletionStage<LogChunk> readLog(
+      String pid, LogStream stream, long offset, int maxBytes, Duration waitForData) {
+    return async(
+        () -> {
+          Entry e = entry(pid);
+          int s = stream == LogStream.STDERR ? 2 : 1;
+          if (offset < 0) {
+            throw FerryException.badRequest("offset must be >= 0, got " + offset);
+          }
+          if (maxBytes <= 0) {
+            throw FerryException.badRequest("max must be > 0, got " + maxBytes);
+          }
+          long length = e.log.length(s);
+          if (offset > length && e.log.isClosed()) {
+            throw FerryException.badRequest(
+                "offset " + offset + " is past the end of the " + stream.name().toLowerCase()
+                    + " log (" + length + " bytes)");
+          }
+          if (offset >= length && waitForData != null && !waitForData.isZero()) {
+            try {
+              e.log.awaitData(s, offset, waitForData.toMillis());
+            } catch (InterruptedException ex) {
+              Thread.currentThread().interrupt();
+            }
+          }
+          byte[] data = e.log.read(s, offset, Math.min(maxBytes, 4 << 20));
+          long next = offset + data.length;
+          boolean complete = e.log.isClosed() && next >= e.log.length(s);
+          return new LogChunk(offset, data, next, complete);
+        });
+  }
+
+  @Override
+  public CompletionStage<ProcessInfo> awaitExit(String pid) {
+    try {
+      return entry(pid).finished.thenApply(x -> x);
+    } catch (FerryException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  @Override
+  public CompletionStage<ProcessInfo> kill(String pid) {
+    return async(
+        () -> {
+          Entry e = entry(pid);
+          WasmProcess p;
+          synchronized (e) {
+            ProcessRecord.State st = e.record.getState();
+            if (isFinal(st)) {
+              throw FerryException.conflict(
+                  "process " + pid + " has already ended (" + stateName(st) + ")");
+            }
+            p = e.running;
+            if (p == null) {
+              // checkpointed: it exists only as an image
+              store.table(TableName.IMAGES).delete(pid);
+              markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.KILLED)
+                  .setEndedAtMicros(nowMicros()).build());
+              return info(e);
+            }
+          }
+          p.kill();
+          try {
+            e.finished.get(10, TimeUnit.SECONDS);
+          } catch (TimeoutException ex) {
+            throw new FerryException(
+                FerryException.Kind.TIMEOUT, "process " + pid + " did not stop within 10 s");
+          } catch (InterruptedException | ExecutionException ex) {
+            throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
+          }
+          return info(e);
+        });
+  }
+
+  @Override
+  public CompletionStage<byte[]> readFile(String pid, String guestPath) {
+    return async(
+        () -> {
+          Entry e = entry(pid);
+          String g = checkGuestFilePath(guestPath);
+          Path host;
+          try {
+            host = e.sandbox.hostPath(g);
+          } catch (WasiException ex) {
+            throw FerryException.badRequest("path '" + guestPath + "' leaves the sandbox");
+          }
+          if (Files.isDirectory(host, LinkOption.NOFOLLOW_LINKS)) {
+            throw FerryException.badRequest("'" + g + "' is a directory");
+          }
+          try {
+            return Files.readAllBytes(host);
+          } catch (NoSuchFileException ex) {
+            throw FerryException.notFound("process " + pid + " has no file '" + g + "'");
+          } catch (IOException ex) {
+            throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
+          }
+        });
+  }
+
+  @Override
+  public CompletionStage<CheckpointResult> checkpoint(String pid, boolean leaveRunning) {
+    return async(() -> checkpointNow(entry(pid), leaveRunning, false));
+  }
+
+  private CheckpointResult checkpointNow(Entry e, boolean leaveRunning, boolean forShutdown) {
+    WasmProcess p;
+    synchronized (e) {
+      ProcessRecord.State st = e.record.getState();
+      if (st != ProcessRecord.State.RUNNING || e.running == null) {
+        throw FerryException.conflict(
+            "process " + e.id + " is " + stateName(st) + ", not running: nothing to checkpoint");
+      }
+      p = e.running;
+    }
+    WasmProcess.Frozen f;
+    try {
+      f = p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
+    } catch (ExecutionException ex) {
+      Throwable c = ex.getCause();
+      if (c instanceof NoMigrationPointException) {
+        throw new FerryException(FerryException.Kind.TIMEOUT, c.getMessage());
+      }
+      throw FerryException.conflict("checkpoint of " + e.id + " failed: " + c.getMessage());
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new FerryException(FerryException.Kind.UNAVAILABLE, "interrupted");
+    }
+    synchronized (e) {
+      long t0 = System.nanoTime();
+      ProcessImage image;
+      ProcessRecord rec;
+      byte[] bytes;
+      try {
+        e.log.flush();
+        image =
+            f.image().toBuilder()
+                .setStdoutLength(e.log.length(1))
+                .setStderrLength(e.log.length(2))
+                .build();
+        bytes = image.toByteArray();
+        CheckpointInfo ci =
+            CheckpointInfo.newBuilder()
+                .setFreezeMicros(f.freezeNanos() / 1000)
+                .setCaptureMicros(f.captureNanos() / 1000)
+                .setImageBytes(bytes.length)
+                .setMemoryPages(image.getMemory().getPages())
+                .setLeftRunning(leaveRunning)
+                .build();
+        rec =
+            e.record.toBuilder()
+                .setState(
+                    leaveRunning ? ProcessRecord.State.RUNNING : forShutdown
+                        ? ProcessRecord.State.RUNNING : ProcessRecord.State.CHECKPOINTED)
+                .setResumeOnStart(forShutdown)
+                .setLastCheckpoint(ci)
+                .clearError()
+                .build();
+        ProcessRecord toWrite = rec;
+        store.write(
+            b -> {
+              b.put(TableName.IMAGES, e.id, bytes);
+              b.put(TableName.PROCESSES, e.id, toWrite.toByteArray());
+            });
+        store.sync();
+      } catch (RuntimeException ex) {
+        f.resume();
+        throw new FerryException(
+            FerryException.Kind.INTERNAL,
+            "the image of " + e.id + " could not be written (" + ex.getMessage()
+                + "); the process keeps running",
+            ex);
+      }
+      long writeMicros = (System.nanoTime() - t0) / 1000;
+      rec = rec.toBuilder()
+          .setLastCheckpoint(rec.getLastCheckpoint().toBuilder().setWriteMicros(writeMicros))
+          .build();
+      e.record = rec;
+      persist(rec);
+      if (leaveRunning) {
+        f.resume();
+      } else {
+        e.running = null;
+        f.stop();
+      }
+      return checkpointResult(e.id, rec.getLastCheckpoint());
+    }
+  }
+
+  @Override
+  public CompletionStage<ProcessInfo> restore(String pid, Engine engine) {
+    return async(
+        () -> {
+          refuseWhenClosing();
+          Entry e = entry(pid);
+          synchronized (e) {
+            ProcessRecord.State st = e.record.getState();
+            if (st != ProcessRecord.State.CHECKPOINTED) {
+              throw FerryException.conflict(
+                  "process " + pid + " is " + stateName(st)
+                      + "; only a checkpointed process can be restored");
+            }
+            restoreLocked(e, engine != null ? engine : defaultEngine);
+            return info(e);
+          }
+        });
+  }
+
+  /** Resumes e from its stored image. Caller holds e's monitor. */
+  private void restoreLocked(Entry e, Engine engine) {
+    byte[] bytes =
+        store.table(TableName.IMAGES).get(e.id).orElseThrow(
+            () -> new FerryException(FerryException.Kind.INTERNAL,
+                "process " + e.id + " has no stored image"));
+    ProcessImage image;
+    try {
+      image = ProcessImage.parseFrom(bytes);
+    } catch (IOException ex) {
+      throw new FerryException(FerryException.Kind.INTERNAL,
+          "the image of " + e.id + " is corrupt: " + ex.getMessage(), ex);
+    }
+    LoadedModule module = modules.load(image.getModuleHash());
+    e.log.truncate(image.getStdoutLength(), image.getStderrLength());
+    List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
+    WasmProcess p;
+    try {
+      p = WasmProcess.restore(
+          spec(e, module, engine, argv, image.getWasi().getEnvList()), image);
+    } catch (IOException | RuntimeException ex) {
+      throw FerryException.conflict("process " + e.id + " cannot be restored: " + ex.getMessage()
+          + "; it stays checkpointed");
+    }
+    e.running = p;
+    e.record = e.record.toBuilder()
+        .setState(ProcessRecord.State.RUNNING)
+        .setEngine(engine.wireName())
+        .setResumeOnStart(false)
+        .setNode(nodeName)
+        .clearError()
+        .build();
+    persist(e.record);
+    watch(e, p);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Shutdown
+
+  /**
+   * Checkpoints every running process durably (they resume on the next start of this data
+   * directory), then stops. A process that cannot be frozen within the freeze timeout (a
+   * CPU-bound loop in a module that is not preemptible) is logged and recorded as FAILED.
+   */
+  @Override
+  public void close() {
+    if (closing) {
+      return;
+    }
+    closing = true;
+    List<CompletableFuture<Void>> all = new ArrayList<>();
+    for (Entry e : processes.values()) {
+      boolean running;
+      synchronized (e) {
+        running = e.running != null && e.record.getState() == ProcessRecord.State.RUNNING;
+      }
+      if (!running) {
+        continue;
+      }
+      all.add(CompletableFuture.runAsync(() -> {
+        try {
+          checkpointNow(e, false, true);
+          log.info("process {} checkpointed for shutdown", e.id);
+        } catch (RuntimeException ex) {
+          log.error("process {} could not be checkpointed at shutdown and is lost: {}",
+              e.id, ex.getMessage());
+          WasmProcess p;
+          synchronized (e) {
+            p = e.running;
+            e.running = null;
+            markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.FAILED)
+                .setError("could not be checkpointed when its node shut down: " + ex.getMessage())
+                .setEndedAtMicros(nowMicros()).build());
+          }
+          if (p != null) {
+            p.kill();
+          }
+        }
+      }, ops));
+    }
+    CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).join();
+    flusher.shutdownNow();
+    flushLogs();
+    store.sync();
+    ops.shutdownNow();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private void flushLogs() {
+    for (Entry e : processes.values()) {
+      try {
+        e.log.flush();
+      } catch (RuntimeException ex) {
+        log.warn("flushing the log of {} failed: {}", e.id, ex.toString());
+      }
+    }
+  }
+
+  private void refuseWhenClosing() {
+    if (closing) {
+      throw new FerryException(FerryException.Kind.UNAVAILABLE, "the node is shutting down");
+    }
+  }
+
+  private <T> CompletionStage<T> async(Supplier<T> work) {
+    try {
+      return CompletableFuture.supplyAsync(work, ops);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      return CompletableFuture.failedFuture(
+          new FerryException(FerryException.Kind.UNAVAILABLE, "the node is shutting down"));
+    }
+  }
+
+  private Entry entry(String pid) {
+    Entry e = pid == null ? null : processes.get(pid);
+    if (e == null) {
+      throw FerryException.notFound("no process '" + pid + "' on node " + nodeName);
+    }
+    return e;
+  }
+
+  private static String checkGuestFilePath(String g) {
+    if (g == null || !g.startsWith("/")) {
+      throw FerryException.badRequest("guest path '" + g + "' must be absolute, like /in.txt");
+    }
+    String n;
+    try {
+      n = Sandbox.resolveGuest("/", g);
+    } catch (WasiException ex) {
+      throw FerryException.badRequest("guest path '" + g + "' leaves the sandbox");
+    }
+    if (n.equals("/")) {
+      throw FerryException.badRequest("guest path '" + g + "' names the sandbox root, not a file");
+    }
+    return n;
+  }
+
+  private void markFinal(Entry e, ProcessRecord rec) {
+    e.record = rec;
+    persist(rec);
+    store.table(TableName.IMAGES).delete(e.id);
+    e.log.close();
+    store.sync();
+    e.finished.complete(info(e));
+  }
+
+  private void update(Entry e, ProcessRecord rec) {
+    e.record = rec;
+    persist(rec);
+  }
+
+  private void persist(ProcessRecord rec) {
+    store.table(TableName.PROCESSES).put(rec.getId(), rec.toByteArray());
+  }
+
+  private static boolean isFinal(ProcessRecord.State s) {
+    return s == ProcessRecord.State.EXITED
+        || s == ProcessRecord.State.FAILED
+        || s == ProcessRecord.State.KILLED;
+  }
+
+  private static String stateName(ProcessRecord.State s) {
+    return s.name().toLowerCase();
+  }
+
+  private ProcessInfo info(Entry e) {
+    ProcessRecord r;
+    synchronized (e) {
+      r = e.record;
+    }
+    return new ProcessInfo(
+        r.getId(),
+        ProcessState.valueOf(r.getState().name()),
+        Engine.parse(r.getEngine()),
+        r.getNode(),
+        r.getModuleHash(),
+        List.copyOf(r.getArgsList()),
+        r.getHasExitCode() ? r.getExitCode() : null,
+        e.log.length(1),
+        e.log.length(2),
+        micros(r.getStartedAtMicros()),
+        r.getEndedAtMicros() == 0 ? null : micros(r.getEndedAtMicros()),
+        r.hasLastCheckpoint() ? checkpointResult(r.getId(), r.getLastCheckpoint()) : null,
+        r.getError().isEmpty() ? null : r.getError());
+  }
+
+  private static CheckpointResult checkpointResult(String id, CheckpointInfo c) {
+    return new CheckpointResult(
+        id,
+        c.getFreezeMicros(),
+        c.getCaptureMicros(),
+        c.getWriteMicros(),
+        c.getImageBytes(),
+        c.getMemoryPages(),
+        c.getLeftRunning());
+  }
+
+  private static Instant micros(long us) {
+    return Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1000);
+  }
+
+  private static long nowMicros() {
+    Instant n = Instant.now();
+    return n.getEpochSecond() * 1_000_000 + n.getNano() / 1000;
+  }
+
+  private static String newId() {
+    byte[] b = new byte[5];
+    RANDOM.nextBytes(b);
+    return "p-" + HexFormat.of().formatHex(b);
+  }
+
+  private static void deleteTree(Path dir) {
+    try (var s = Files.walk(dir)) {
+      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // nothing was created, or it is already gone
+    }
+  }
+}

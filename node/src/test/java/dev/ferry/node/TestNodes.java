@@ -1,0 +1,53 @@
+package dev.ferry.node;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.ferry.config.FerrySettings;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Settings and guest modules for node tests. */
+public final class TestNodes {
+  private TestNodes() {}
+
+  /** A built guest module from guests/wasm (committed; rebuilt by scripts/build-guests.sh). */
+  public static byte[] guest(String name) {
+    try {
+      return Files.readAllBytes(guestPath(name));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public static Path guestPath(String name) {
+    Path p = Path.of("..", "guests", "wasm", name + ".wasm");
+    if (!Files.exists(p)) {
+      p = Path.of("guests", "wasm", name + ".wasm");
+    }
+    return p;
+  }
+
+  /** Settings for a node with its data in {@code dataDir}; extra keys override. */
+  public static FerrySettings settings(Path dataDir, Map<String, Object> extra) {
+    Map<String, Object> m = new HashMap<>();
+    m.put("ferry.node.data-dir", dataDir.toString());
+    m.put("ferry.node.port", freePort());
+    m.put("ferry.store.map-size", "4GiB");
+    m.put("ferry.runtime.freeze-timeout", "5s");
+    m.putAll(extra);
+    Config c = ConfigFactory.parseMap(m).withFallback(ConfigFactory.load());
+    return FerrySettings.load(c);
+  }
+
+  public static int freePort() {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
