@@ -219,7 +219,7 @@ class FerrySettingsTest {
     FerrySettings settings = load("ferry.strategies.gfvm { replicas = 3, anything = [1, 2] }");
 
     assertEquals(3, settings.strategy("gfvm").getInt("replicas"));
-    assertTrue(settings.strategy("data-segment").isEmpty());
+    assertEquals("copy", settings.strategy("data-segment").getString("files"));
     assertEquals(List.of("data-segment", "gfvm"), List.copyOf(settings.strategyNames()));
   }
 

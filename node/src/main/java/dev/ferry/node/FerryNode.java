@@ -4,9 +4,12 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import dev.ferry.config.FerrySettings;
+import dev.ferry.node.cluster.ClusterProcessService;
+import dev.ferry.node.cluster.ClusterRuntime;
 import dev.ferry.node.process.NodeProcesses;
+import dev.ferry.node.service.ClusterService;
+import dev.ferry.strategies.Strategies;
 import dev.ferry.node.runtime.ModuleRegistry;
-import dev.ferry.node.service.ProcessService;
 import dev.ferry.statestore.FerryStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,14 +42,20 @@ public final class FerryNode implements AutoCloseable {
   private final FerrySettings settings;
   private final FerryStore store;
   private final NodeProcesses processes;
+  private final ClusterService service;
   private final ActorSystem<Void> system;
   private boolean closed;
 
   private FerryNode(
-      FerrySettings settings, FerryStore store, NodeProcesses processes, ActorSystem<Void> system) {
+      FerrySettings settings,
+      FerryStore store,
+      NodeProcesses processes,
+      ClusterService service,
+      ActorSystem<Void> system) {
     this.settings = settings;
     this.store = store;
     this.processes = processes;
+    this.service = service;
     this.system = system;
   }
 
@@ -61,10 +70,13 @@ public final class FerryNode implements AutoCloseable {
       system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(settings));
       joinCluster(system, settings);
       ModuleRegistry modules = new ModuleRegistry(store, settings.runtime(), dataDir.resolve("tmp"));
+      Strategies strategies = Strategies.load(settings);
       NodeProcesses processes = new NodeProcesses(settings.node().name(), settings, store, modules);
       processes.recover();
+      ClusterRuntime cluster = new ClusterRuntime(system, settings, processes, store, strategies);
+      cluster.start();
       log.info("node {} started; data dir {}", settings.node().name(), dataDir.toAbsolutePath());
-      return new FerryNode(settings, store, processes, system);
+      return new FerryNode(settings, store, processes, new ClusterProcessService(cluster), system);
     } catch (Exception e) {
       if (system != null) {
         system.terminate();
@@ -113,8 +125,9 @@ public final class FerryNode implements AutoCloseable {
     }
   }
 
-  public ProcessService service() {
-    return processes;
+  /** The node's service: requests for any process in the cluster, cluster views, events. */
+  public ClusterService service() {
+    return service;
   }
 
   public String name() {

@@ -72,6 +72,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private final Path sandboxes;
   private final Engine defaultEngine;
   private final Map<String, Entry> processes = new ConcurrentHashMap<>();
+  /** Processes that migrated away from this node, and where to. */
+  private final Map<String, String> moved = new ConcurrentHashMap<>();
   private final ExecutorService ops =
       Executors.newCachedThreadPool(
           r -> {
@@ -87,6 +89,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             return t;
           });
   private volatile boolean closing;
+  private volatile Listener listener = (pid, what, code, engine, error) -> {};
+
+  /** Told of every process start, end, checkpoint and restore on this node. */
+  @FunctionalInterface
+  public interface Listener {
+    void on(String pid, String what, Integer exitCode, String engine, String error);
+  }
+
+  public void setListener(Listener l) {
+    this.listener = l;
+  }
 
   /** One process as this node knows it. Fields are guarded by the entry's monitor. */
   private static final class Entry {
@@ -126,6 +139,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * CHECKPOINTED at their last checkpoint, or marked FAILED if they had none.
    */
   public void recover() {
+    dropUnactivatedIncoming();
     for (String id : store.table(TableName.PROCESSES).keys()) {
       ProcessRecord rec;
       try {
@@ -188,7 +202,24 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return async(() -> start(request));
   }
 
+  /** Starts a process under an id chosen by the caller (the cluster picks ids before placing). */
+  public CompletionStage<ProcessInfo> run(String id, RunRequest req) {
+    return async(() -> startWithId(id, req));
+  }
+
+  /** Starts a process under an id chosen by the caller (the cluster picks ids before placing). */
+  public ProcessInfo startWithId(String id, RunRequest req) {
+    if (processes.containsKey(id)) {
+      throw FerryException.conflict("process " + id + " already exists");
+    }
+    return start(id, req);
+  }
+
   private ProcessInfo start(RunRequest req) {
+    return start(newId(), req);
+  }
+
+  private ProcessInfo start(String id, RunRequest req) {
     refuseWhenClosing();
     if (req.moduleHash() == null || req.moduleHash().isBlank()) {
       throw FerryException.badRequest("no module given: upload one first and pass its hash");
@@ -214,7 +245,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     for (String g : files.keySet()) {
       guestPaths.add(checkGuestFilePath(g));
     }
-    String id = newId();
     Sandbox sandbox;
     try {
       sandbox = new Sandbox(sandboxes.resolve(id));
@@ -252,6 +282,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       persist(rec);
       watch(e, e.running);
     }
+    listener.on(id, "started", null, engine.wireName(), null);
     return info(e);
   }
 
@@ -501,6 +532,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         e.running = null;
         f.stop();
       }
+      listener.on(e.id, "checkpointed", null, rec.getEngine(), null);
       return checkpointResult(e.id, rec.getLastCheckpoint());
     }
   }
@@ -558,6 +590,267 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         .build();
     persist(e.record);
     watch(e, p);
+    listener.on(e.id, "restored", null, engine.wireName(), null);
+  }
+
+
+  // ---------------------------------------------------------------------------------------------
+  // Migration, source side
+
+  /** True if this node holds the process (running, checkpointed, migrating or ended). */
+  public boolean has(String pid) {
+    return processes.containsKey(pid);
+  }
+
+  /** Where a process that left this node went, if it did. */
+  public java.util.Optional<String> movedTo(String pid) {
+    return java.util.Optional.ofNullable(moved.get(pid));
+  }
+
+  /** Ids of every process this node holds. */
+  public List<String> localIds() {
+    return new ArrayList<>(processes.keySet());
+  }
+
+  /** The node's own processes, oldest first. */
+  public List<ProcessInfo> localList() {
+    return get(list());
+  }
+
+  private static <T> T get(CompletionStage<T> s) {
+    return s.toCompletableFuture().join();
+  }
+
+  /**
+   * Freezes a running process for a migration: it stands still at a migration point, in state
+   * MIGRATING, until {@link #resumeAfterAbort} or {@link #discardAfterCommit}.
+   */
+  public WasmProcess.Frozen freezeForMigration(String pid) {
+    Entry e = entry(pid);
+    WasmProcess p;
+    synchronized (e) {
+      if (e.record.getState() != ProcessRecord.State.RUNNING || e.running == null) {
+        throw FerryException.conflict(
+            "process " + pid + " is " + stateName(e.record.getState()) + ", not running: only a"
+                + " running process can be migrated");
+      }
+      p = e.running;
+    }
+    WasmProcess.Frozen f;
+    try {
+      f = p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
+    } catch (ExecutionException ex) {
+      Throwable c = ex.getCause();
+      if (c instanceof NoMigrationPointException) {
+        throw new FerryException(FerryException.Kind.TIMEOUT, c.getMessage());
+      }
+      throw FerryException.conflict("process " + pid + " could not be frozen: " + c.getMessage());
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new FerryException(FerryException.Kind.UNAVAILABLE, "interrupted");
+    }
+    synchronized (e) {
+      e.log.flush();
+      e.record = e.record.toBuilder().setState(ProcessRecord.State.MIGRATING).build();
+    }
+    return f;
+  }
+
+  /** Everything the destination needs: record, image, logs, module if asked, sandbox files. */
+  public dev.ferry.transport.proto.MigrationBundle bundle(
+      String pid, WasmProcess.Frozen f, boolean includeModule, boolean sharedFiles) {
+    Entry e = entry(pid);
+    synchronized (e) {
+      e.log.flush();
+      long out = e.log.length(1);
+      long err = e.log.length(2);
+      ProcessImage image = f.image().toBuilder().setStdoutLength(out).setStderrLength(err).build();
+      var b = dev.ferry.transport.proto.MigrationBundle.newBuilder()
+          .setRecord(e.record.toBuilder().setState(ProcessRecord.State.RUNNING))
+          .setImage(image.toByteString())
+          .setStdout(com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
+          .setStderr(com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 2, 0, (int) err)))
+          .setSharedFiles(sharedFiles);
+      if (includeModule) {
+        b.setModule(com.google.protobuf.ByteString.copyFrom(modules.bytes(image.getModuleHash())));
+      }
+      if (!sharedFiles) {
+        Path root = e.sandbox.root();
+        try (var walk = Files.walk(root)) {
+          for (Path p : (Iterable<Path>) walk.sorted()::iterator) {
+            if (p.equals(root)) {
+              continue;
+            }
+            String rel = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+              b.addFiles(dev.ferry.transport.proto.SandboxFile.newBuilder().setPath(rel).setDirectory(true));
+            } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+              b.addFiles(dev.ferry.transport.proto.SandboxFile.newBuilder().setPath(rel)
+                  .setData(com.google.protobuf.ByteString.copyFrom(Files.readAllBytes(p))));
+            }
+          }
+        } catch (IOException ex) {
+          throw new FerryException(FerryException.Kind.INTERNAL,
+              "cannot read the sandbox of " + pid + ": " + ex, ex);
+        }
+      }
+      return b.build();
+    }
+  }
+
+  /** The migration was aborted: the process continues here. */
+  public void resumeAfterAbort(String pid, WasmProcess.Frozen f) {
+    Entry e = entry(pid);
+    synchronized (e) {
+      e.record = e.record.toBuilder().setState(ProcessRecord.State.RUNNING).build();
+      persist(e.record);
+    }
+    f.resume();
+  }
+
+  /**
+   * The migration committed: the destination runs the process. The frozen thread ends and this
+   * node forgets the process (keeping only a note of where it went, for requests that arrive
+   * before the cluster's routing has followed).
+   */
+  public void discardAfterCommit(String pid, WasmProcess.Frozen f, boolean sharedFiles, String toNode) {
+    Entry e = entry(pid);
+    synchronized (e) {
+      e.running = null;
+      f.stop();
+      processes.remove(pid);
+      moved.put(pid, toNode);
+      store.write(b -> {
+        b.delete(TableName.PROCESSES, pid);
+        b.delete(TableName.IMAGES, pid);
+        b.put(TableName.META, "moved:" + pid, toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      });
+      store.logs().delete(pid);
+      e.finished.complete(info(e));
+    }
+    if (!sharedFiles) {
+      deleteTree(e.sandbox.root());
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Migration, destination side
+
+  /**
+   * Stores an incoming process durably (module, sandbox, logs, image, record) without running
+   * it. Until {@link #activateIncoming} it is invisible; {@link #abortIncoming} removes it, and so
+   * does the next start of the node if it was never activated.
+   */
+  public void adoptIncoming(String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
+    refuseWhenClosing();
+    ProcessRecord rec = b.getRecord();
+    String pid = rec.getId();
+    if (processes.containsKey(pid)) {
+      throw FerryException.conflict("process " + pid + " is already on node " + nodeName);
+    }
+    if (!b.getModule().isEmpty()) {
+      modules.putVerbatim(b.getModule().toByteArray());
+    }
+    modules.load(rec.getModuleHash()); // the module must be here now
+    Path root = sandboxes.resolve(pid);
+    if (!b.getSharedFiles()) {
+      deleteTree(root);
+      try {
+        Files.createDirectories(root);
+        for (var f : b.getFilesList()) {
+          String g = Sandbox.resolveGuest("/", "/" + f.getPath());
+          Path host = root.resolve(g.substring(1));
+          if (f.getDirectory()) {
+            Files.createDirectories(host);
+          } else {
+            Files.createDirectories(host.getParent());
+            Files.write(host, f.getData().toByteArray());
+          }
+        }
+      } catch (IOException | WasiException ex) {
+        deleteTree(root);
+        throw new FerryException(FerryException.Kind.INTERNAL,
+            "cannot write the sandbox of incoming " + pid + ": " + ex, ex);
+      }
+    }
+    store.logs().delete(pid);
+    byte[] out = b.getStdout().toByteArray();
+    byte[] err = b.getStderr().toByteArray();
+    store.logs().append(pid, 1, out, 0, out.length);
+    store.logs().append(pid, 2, err, 0, err.length);
+    ProcessRecord incoming = rec.toBuilder().setState(ProcessRecord.State.MIGRATING)
+        .setNode(nodeName).build();
+    store.write(w -> {
+      w.put(TableName.IMAGES, pid, b.getImage().toByteArray());
+      w.put(TableName.PROCESSES, pid, incoming.toByteArray());
+      w.put(TableName.META, "incoming:" + migrationId, pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    });
+    store.sync();
+  }
+
+  /** Resumes an adopted process here; from now on this node runs it. */
+  public ProcessInfo activateIncoming(String migrationId, Engine engine) {
+    String pid = incomingPid(migrationId);
+    ProcessRecord rec;
+    try {
+      rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(pid).orElseThrow());
+    } catch (IOException | java.util.NoSuchElementException ex) {
+      throw new FerryException(FerryException.Kind.INTERNAL, "incoming record of " + pid + " missing");
+    }
+    Entry e;
+    try {
+      e = new Entry(pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
+    } catch (IOException ex) {
+      throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
+    }
+    synchronized (e) {
+      restoreLocked(e, engine != null ? engine : defaultEngine);
+      processes.put(pid, e);
+      moved.remove(pid);
+      store.write(w -> {
+        w.delete(TableName.META, "incoming:" + migrationId);
+        w.delete(TableName.META, "moved:" + pid);
+      });
+    }
+    return info(e);
+  }
+
+  /** Drops an adopted, not yet activated process. */
+  public void abortIncoming(String migrationId) {
+    String pid;
+    try {
+      pid = incomingPid(migrationId);
+    } catch (FerryException ex) {
+      return; // nothing arrived, or already dropped
+    }
+    if (processes.containsKey(pid)) {
+      return; // activated: no longer ours to drop
+    }
+    store.write(w -> {
+      w.delete(TableName.IMAGES, pid);
+      w.delete(TableName.PROCESSES, pid);
+      w.delete(TableName.META, "incoming:" + migrationId);
+    });
+    store.logs().delete(pid);
+    deleteTree(sandboxes.resolve(pid));
+    store.sync();
+  }
+
+  private String incomingPid(String migrationId) {
+    return store.table(TableName.META).get("incoming:" + migrationId)
+        .map(v -> new String(v, java.nio.charset.StandardCharsets.UTF_8))
+        .orElseThrow(() -> FerryException.notFound("no incoming migration " + migrationId));
+  }
+
+  /** Migrations that arrived but were never activated (dropped on start-up). */
+  private void dropUnactivatedIncoming() {
+    for (String k : store.table(TableName.META).keys("incoming:")) {
+      abortIncoming(k.substring("incoming:".length()));
+    }
+    for (String k : store.table(TableName.META).keys("moved:")) {
+      store.table(TableName.META).get(k).ifPresent(
+          v -> moved.put(k.substring("moved:".length()), new String(v, java.nio.charset.StandardCharsets.UTF_8)));
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -664,6 +957,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   }
 
   private void markFinal(Entry e, ProcessRecord rec) {
+    listener.on(e.id, stateName(rec.getState()), rec.getHasExitCode() ? rec.getExitCode() : null,
+        rec.getEngine(), rec.getError().isEmpty() ? null : rec.getError());
     e.record = rec;
     persist(rec);
     store.table(TableName.IMAGES).delete(e.id);
@@ -732,7 +1027,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return n.getEpochSecond() * 1_000_000 + n.getNano() / 1000;
   }
 
-  private static String newId() {
+  public static String newId() {
     byte[] b = new byte[5];
     RANDOM.nextBytes(b);
     return "p-" + HexFormat.of().formatHex(b);

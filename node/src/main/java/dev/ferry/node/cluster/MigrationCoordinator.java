@@ -1,0 +1,463 @@
+package dev.ferry.node.cluster;
+
+import com.google.protobuf.ByteString;
+import com.typesafe.config.Config;
+import dev.ferry.node.runtime.ModuleRegistry;
+import dev.ferry.node.runtime.WasmProcess;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.strategies.Capture;
+import dev.ferry.strategies.Destination;
+import dev.ferry.strategies.MigrationContext;
+import dev.ferry.strategies.MigrationException;
+import dev.ferry.strategies.MigrationStrategy;
+import dev.ferry.strategies.SourceProcess;
+import dev.ferry.transport.proto.Activate;
+import dev.ferry.transport.proto.AbortIncoming;
+import dev.ferry.transport.proto.MigrationBundle;
+import dev.ferry.transport.proto.MigrationFinished;
+import dev.ferry.transport.proto.MigrationRecord;
+import dev.ferry.transport.proto.NodeReply;
+import dev.ferry.transport.proto.NodeRequest;
+import dev.ferry.transport.proto.ProcessCommand;
+import dev.ferry.transport.proto.ProcessImage;
+import dev.ferry.transport.proto.TransferBegin;
+import dev.ferry.transport.proto.TransferChunk;
+import dev.ferry.transport.proto.TransferEnd;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs one migration, on the source node, through its strategy's phases, and records each
+ * phase's time and bytes. The protocol:
+ *
+ * <pre>
+ *   source (this)                                    destination (its NodeAgent)
+ *   freeze at a migration point, capture image
+ *   TransferBegin / TransferChunk* (window) ───────► assemble
+ *   TransferEnd(sha256) ───────────────────────────► verify, store bundle durably, sync
+ *                       ◄─────────────────────────── Ack            (until here: abort = resume here)
+ *   place the process's shard at the destination
+ *   Activate ──────────────────────────────────────► restore image, run
+ *                       ◄─────────────────────────── ProcessInfo    COMMIT
+ *   discard the frozen copy (thread, image, sandbox)
+ * </pre>
+ *
+ * Any failure or a cancel before the destination runs the process aborts: the destination drops
+ * what it received, the shard goes back to the source, and the process resumes where it froze.
+ * If the destination's answer to Activate is lost, the coordinator asks it whether it runs the
+ * process before deciding, so there are never two live copies.
+ */
+final class MigrationCoordinator implements MigrationContext {
+  private static final Logger log = LoggerFactory.getLogger(MigrationCoordinator.class);
+  private static final ExecutorService THREADS =
+      Executors.newCachedThreadPool(
+          r -> {
+            Thread t = new Thread(r, "ferry-migration");
+            t.setDaemon(true);
+            return t;
+          });
+
+  private final ClusterRuntime rt;
+  private final String id;
+  private final String pid;
+  private final String toNode;
+  private final MigrationStrategy strategy;
+  private final ActorRef<ProcessCommand> entity;
+  private final Config strategySettings;
+  private final Duration stepTimeout;
+  private final Source source = new Source();
+  private final AgentDestination destination = new AgentDestination();
+  private volatile boolean cancelled;
+  private volatile boolean committing;
+  private MigrationRecord.Builder rec; // guarded by this
+
+  MigrationCoordinator(
+      ClusterRuntime rt,
+      String id,
+      String pid,
+      String toNode,
+      MigrationStrategy strategy,
+      ActorRef<ProcessCommand> entity) {
+    this.rt = rt;
+    this.id = id;
+    this.pid = pid;
+    this.toNode = toNode;
+    this.strategy = strategy;
+    this.entity = entity;
+    this.strategySettings = rt.settings.strategy(strategy.name());
+    this.stepTimeout =
+        strategySettings.hasPath("transfer-timeout")
+            ? strategySettings.getDuration("transfer-timeout")
+            : Duration.ofSeconds(30);
+    this.rec =
+        MigrationRecord.newBuilder()
+            .setId(id)
+            .setPid(pid)
+            .setFromNode(rt.nodeName)
+            .setToNode(toNode)
+            .setStrategy(strategy.name())
+            .setState(MigrationRecord.State.PENDING)
+            .setRequestedAtMicros(Wire.nowMicros());
+  }
+
+  synchronized MigrationRecord record() {
+    return rec.build();
+  }
+
+  void start() {
+    rt.running.put(id, this);
+    publish();
+    THREADS.execute(this::run);
+  }
+
+  /** Asks the migration to stop; honoured until the destination has been told to run it. */
+  void cancel() {
+    cancelled = true;
+  }
+
+  private void run() {
+    long t0 = System.nanoTime();
+    long frozenAt = 0;
+    Capture capture = null;
+    boolean placedAtDestination = false;
+    try {
+      strategy.prepare(this);
+      checkCancelled();
+      state(MigrationRecord.State.FREEZING);
+      frozenAt = System.nanoTime();
+      capture = strategy.freezeAndCapture(this);
+      Capture c = capture;
+      update(r -> r.setFreezeMicros(c.freezeMicros()).setCaptureMicros(c.captureMicros())
+          .setImageBytes(c.image().getSerializedSize())
+          .setFromEngine(c.image().getCapturedOnEngine()));
+      checkCancelled();
+
+      state(MigrationRecord.State.TRANSFERRING);
+      long tr = System.nanoTime();
+      strategy.transfer(this, capture);
+      update(r -> r.setTransferMicros(micros(System.nanoTime() - tr)));
+      checkCancelled();
+
+      state(MigrationRecord.State.RESTORING);
+      long rs = System.nanoTime();
+      Address to = rt.address(toNode).orElseThrow(
+          () -> new MigrationException("node " + toNode + " left the cluster"));
+      rt.place(pid, to).toCompletableFuture().get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
+      placedAtDestination = true;
+      committing = true;
+      strategy.restore(this, capture);
+      long restored = System.nanoTime();
+      long frozen = frozenAt;
+      update(r -> r.setRestoreMicros(micros(restored - rs))
+          .setTotalFreezeMicros(micros(restored - frozen)));
+      strategy.commit(this, capture);
+      update(r -> r.setState(MigrationRecord.State.COMMITTED));
+    } catch (Throwable e) {
+      String why = cancelled && !committing ? "cancelled by the operator" : message(e);
+      log.warn("migration {} of {} to {} aborted: {}", id, pid, toNode, why);
+      if (placedAtDestination) {
+        rt.place(pid, rt.selfAddress());
+      }
+      try {
+        strategy.abort(this, capture, e);
+      } catch (RuntimeException ex) {
+        log.error("abort of migration {} failed: {}", id, ex.toString());
+      }
+      long resumedAt = System.nanoTime();
+      long frozen = frozenAt;
+      update(r -> {
+        r.setState(cancelled && !committing ? MigrationRecord.State.CANCELLED : MigrationRecord.State.ABORTED)
+            .setError(why);
+        if (frozen != 0) {
+          r.setTotalFreezeMicros(micros(resumedAt - frozen));
+        }
+      });
+    } finally {
+      long total = System.nanoTime() - t0;
+      update(r -> r.setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
+      rt.running.remove(id);
+      MigrationRecord r = record();
+      entity.tell(ProcessCommand.newBuilder().setPid(pid)
+          .setMigrationFinished(MigrationFinished.newBuilder().setMigrationId(id)
+              .setCommitted(r.getState() == MigrationRecord.State.COMMITTED).setToNode(toNode))
+          .build());
+    }
+  }
+
+  private static String message(Throwable e) {
+    Throwable c = e;
+    while ((c instanceof java.util.concurrent.ExecutionException
+            || c instanceof java.util.concurrent.CompletionException) && c.getCause() != null) {
+      c = c.getCause();
+    }
+    return c.getMessage() != null ? c.getMessage() : c.toString();
+  }
+
+  private void checkCancelled() throws MigrationException {
+    if (cancelled) {
+      throw new MigrationException("cancelled by the operator");
+    }
+  }
+
+  private void state(MigrationRecord.State s) {
+    update(r -> r.setState(s));
+  }
+
+  private void update(java.util.function.Consumer<MigrationRecord.Builder> change) {
+    synchronized (this) {
+      change.accept(rec);
+    }
+    publish();
+  }
+
+  private void publish() {
+    MigrationRecord r = record();
+    rt.saveMigration(r);
+    rt.publish(rt.event().setMigration(r).build());
+  }
+
+  private static long micros(long nanos) {
+    return nanos / 1000;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // MigrationContext
+
+  @Override
+  public String migrationId() {
+    return id;
+  }
+
+  @Override
+  public String pid() {
+    return pid;
+  }
+
+  @Override
+  public SourceProcess source() {
+    return source;
+  }
+
+  @Override
+  public Destination destination() {
+    return destination;
+  }
+
+  @Override
+  public Config settings() {
+    return strategySettings;
+  }
+
+  @Override
+  public void bytesMoved(long bytes) {
+    update(r -> r.setBytesMoved(r.getBytesMoved() + bytes));
+  }
+
+  @Override
+  public boolean cancelled() {
+    return cancelled && !committing;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The process at this node
+
+  private record FrozenCapture(WasmProcess.Frozen frozen) implements Capture {
+    @Override
+    public ProcessImage image() {
+      return frozen.image();
+    }
+
+    @Override
+    public long freezeMicros() {
+      return frozen.freezeNanos() / 1000;
+    }
+
+    @Override
+    public long captureMicros() {
+      return frozen.captureNanos() / 1000;
+    }
+  }
+
+  private final class Source implements SourceProcess {
+    @Override
+    public Capture freeze() throws MigrationException {
+      try {
+        return new FrozenCapture(rt.processes.freezeForMigration(pid));
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public MigrationBundle bundle(Capture c, boolean includeModule, boolean sharedFiles)
+        throws MigrationException {
+      try {
+        return rt.processes.bundle(pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles);
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public void resume(Capture c) {
+      rt.processes.resumeAfterAbort(pid, ((FrozenCapture) c).frozen());
+    }
+
+    @Override
+    public void discard(Capture c, boolean sharedFiles) {
+      rt.processes.discardAfterCommit(pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The destination, through its agent
+
+  private final class AgentDestination implements Destination {
+    @Override
+    public String name() {
+      return toNode;
+    }
+
+    private ActorRef<NodeRequest> agent() throws MigrationException {
+      return rt.agent(toNode).orElseThrow(
+          () -> new MigrationException("node " + toNode + " is not in the cluster"));
+    }
+
+    private NodeReply ask(NodeRequest.Builder req) throws MigrationException {
+      checkReachable();
+      try {
+        NodeReply r = NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture()
+            .get(stepTimeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
+        if (r.hasError()) {
+          throw new MigrationException(toNode + ": " + r.getError().getMessage());
+        }
+        return r;
+      } catch (MigrationException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new MigrationException("node " + toNode + " did not answer: " + message(e), e);
+      }
+    }
+
+    private void checkReachable() throws MigrationException {
+      Cluster c = Cluster.get(rt.system);
+      for (Member m : c.state().getUnreachable()) {
+        if (rt.agent(toNode).map(a -> a.path().address().equals(m.address())).orElse(false)) {
+          throw new MigrationException("node " + toNode + " is unreachable");
+        }
+      }
+    }
+
+    @Override
+    public boolean hasModule(String moduleHash) throws MigrationException {
+      return ask(NodeRequest.newBuilder().setModuleHash(moduleHash)).getAck().getPresent();
+    }
+
+    @Override
+    public void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException {
+      ask(NodeRequest.newBuilder().setTransferBegin(TransferBegin.newBuilder()
+          .setMigrationId(id).setPid(pid).setTotalBytes(bytes.length).setFromNode(rt.nodeName)));
+      ActorRef<NodeRequest> agent = agent();
+      Semaphore inFlight = new Semaphore(window);
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      long seq = 0;
+      for (int off = 0; off < bytes.length; off += chunkBytes, seq++) {
+        if (cancelled()) {
+          throw new MigrationException("cancelled by the operator");
+        }
+        try {
+          if (!inFlight.tryAcquire(stepTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new MigrationException("node " + toNode + " acknowledged no chunk for " + stepTimeout);
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new MigrationException("interrupted");
+        }
+        if (failure.get() != null) {
+          throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
+        }
+        checkReachable();
+        int n = Math.min(chunkBytes, bytes.length - off);
+        NodeRequest.Builder chunk = NodeRequest.newBuilder().setTransferChunk(TransferChunk.newBuilder()
+            .setMigrationId(id).setSeq(seq).setData(ByteString.copyFrom(bytes, off, n)));
+        NodeAgent.ask(rt, agent, chunk, stepTimeout).whenComplete((r, e) -> {
+          if (e != null) {
+            failure.compareAndSet(null, e);
+          } else if (r.hasError()) {
+            failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
+          }
+          inFlight.release();
+        });
+      }
+      try {
+        if (!inFlight.tryAcquire(window, stepTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+          throw new MigrationException("node " + toNode + " did not acknowledge the last chunks");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new MigrationException("interrupted");
+      }
+      if (failure.get() != null) {
+        throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
+      }
+      ask(NodeRequest.newBuilder().setTransferEnd(TransferEnd.newBuilder()
+          .setMigrationId(id).setSha256(ModuleRegistry.sha256(bytes))));
+    }
+
+    @Override
+    public void activate(String engine) throws MigrationException {
+      try {
+        NodeReply r = ask(NodeRequest.newBuilder().setActivate(Activate.newBuilder()
+            .setMigrationId(id).setEngine(engine == null ? "" : engine)));
+        update(x -> x.setToEngine(r.getInfo().getRecord().getEngine()));
+      } catch (MigrationException e) {
+        if (e.getMessage().startsWith(toNode + ": ")) {
+          throw e; // the destination said it could not run it: safe to resume here
+        }
+        // No answer: it may run the process already. Ask before deciding.
+        if (runsThere()) {
+          log.warn("migration {}: no answer to activate, but {} runs {}; committing", id, toNode, pid);
+          return;
+        }
+        throw e;
+      }
+    }
+
+    private boolean runsThere() {
+      for (int attempt = 0; attempt < 3; attempt++) {
+        try {
+          NodeReply r = NodeAgent.ask(rt, agent(), NodeRequest.newBuilder()
+              .setListProcesses(dev.ferry.transport.proto.Empty.getDefaultInstance()), stepTimeout)
+              .toCompletableFuture().get(stepTimeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
+          return r.getProcesses().getProcessesList().stream()
+              .anyMatch(p -> p.getRecord().getId().equals(pid));
+        } catch (Exception ignored) {
+          // try again
+        }
+      }
+      return false;
+    }
+
+    @Override
+    public void abort() {
+      rt.agent(toNode).ifPresent(a -> NodeAgent.ask(rt, a, NodeRequest.newBuilder()
+              .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)), Duration.ofSeconds(5))
+          .exceptionally(e -> null));
+    }
+  }
+
+  static CompletableFuture<Void> none() {
+    return CompletableFuture.completedFuture(null);
+  }
+}

@@ -1,0 +1,156 @@
+package dev.ferry.node.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ferry.node.FerryNode;
+import dev.ferry.node.TestNodes;
+import dev.ferry.node.service.ClusterService;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.LogChunk;
+import dev.ferry.node.service.LogStream;
+import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.RunRequest;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three nodes in one JVM (three actor systems, three stores, on loopback): a process migrated
+ * round-robin between them, across engines, finishes with the output of an uninterrupted run.
+ * The same behaviour between separate node JVMs is tested in the integration module.
+ */
+class InJvmClusterMigrationTest {
+  @TempDir static Path dir;
+  static final List<FerryNode> nodes = new ArrayList<>();
+
+  static <T> T get(CompletionStage<T> s) throws Exception {
+    return s.toCompletableFuture().get(120, TimeUnit.SECONDS);
+  }
+
+  @BeforeAll
+  static void startCluster() {
+    int seedPort = TestNodes.freePort();
+    String[] engines = {"interpreter", "compiled", "interpreter"};
+    for (int i = 0; i < 3; i++) {
+      Map<String, Object> extra = new java.util.HashMap<>();
+      extra.put("ferry.node.name", "n" + (i + 1));
+      extra.put("ferry.node.engine", engines[i]);
+      extra.put("ferry.node.port", i == 0 ? seedPort : TestNodes.freePort());
+      extra.put("ferry.node.seeds", List.of("127.0.0.1:" + seedPort));
+      extra.put("ferry.http.port", TestNodes.freePort());
+      nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("n" + (i + 1)), extra)));
+    }
+  }
+
+  @AfterAll
+  static void stopCluster() {
+    for (int i = nodes.size() - 1; i >= 0; i--) {
+      nodes.get(i).close();
+    }
+  }
+
+  static byte[] stdout(ClusterService svc, String pid) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    long off = 0;
+    while (true) {
+      LogChunk c = get(svc.readLog(pid, LogStream.STDOUT, off, 1 << 20, Duration.ZERO));
+      if (c.data().length == 0) {
+        return out.toByteArray();
+      }
+      out.writeBytes(c.data());
+      off = c.nextOffset();
+    }
+  }
+
+  static MigrationInfo awaitMigration(ClusterService svc, String id) throws Exception {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (true) {
+      MigrationInfo m = get(svc.migration(id));
+      if (List.of("committed", "aborted", "cancelled").contains(m.state())) {
+        return m;
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new AssertionError("migration " + id + " still " + m.state());
+      }
+      Thread.sleep(5);
+    }
+  }
+
+  @Test
+  void processMigratedRoundRobinFinishesWithIdenticalOutput() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    assertEquals(3, get(n1.nodes()).size());
+    String hash = get(n1.uploadModule(TestNodes.guest("churn"), false)).hash();
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, List.of("400", "2000"), Map.of(), Map.of())));
+    get(n1.awaitExit(ref.id()));
+    byte[] expected = stdout(n1, ref.id());
+
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("400", "2000"), Map.of(), Map.of())));
+    int committed = 0;
+    for (int i = 0; i < 10; i++) {
+      ClusterService asker = nodes.get(i % 3).service(); // any node can be asked
+      ProcessInfo now = get(asker.status(p.id()));
+      if (now.state().isFinal()) {
+        break;
+      }
+      String to = "n" + ((Integer.parseInt(now.node().substring(1)) % 3) + 1);
+      MigrationInfo m;
+      try {
+        m = get(asker.migrate(p.id(), to, null));
+      } catch (java.util.concurrent.ExecutionException ex) {
+        if (get(asker.status(p.id())).state().isFinal()) {
+          break; // it finished between the status and the request
+        }
+        throw ex;
+      }
+      MigrationInfo done = awaitMigration(asker, m.id());
+      System.out.println("migration " + done);
+      if (done.state().equals("committed")) {
+        committed++;
+        assertEquals(to, get(asker.status(p.id())).node());
+      } else {
+        assertTrue(get(asker.status(p.id())).state().isFinal() || done.error() != null, done.toString());
+      }
+      Thread.sleep(30);
+    }
+    ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, stdout(nodes.get(1).service(), p.id()));
+    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+    assertTrue(get(n1.list()).stream().anyMatch(x -> x.id().equals(p.id())));
+  }
+
+  @Test
+  void badMigrationRequestsFailClearlyAndChangeNothing() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    FerryException e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n9", null))));
+    assertEquals(FerryException.Kind.NOT_FOUND, e.kind(), e.getMessage());
+    e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n1", null))));
+    assertEquals(FerryException.Kind.CONFLICT, e.kind(), e.getMessage());
+    e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate("p-none", "n2", null))));
+    assertEquals(FerryException.Kind.NOT_FOUND, e.kind(), e.getMessage());
+    e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n2", "teleport"))));
+    assertEquals(FerryException.Kind.BAD_REQUEST, e.kind(), e.getMessage());
+    assertEquals(ProcessState.RUNNING, get(n1.status(p.id())).state());
+    assertEquals("n1", get(n1.status(p.id())).node());
+    get(n1.kill(p.id()));
+  }
+}

@@ -1,0 +1,41 @@
+package dev.ferry.strategies;
+
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A way to move a process. The coordinator calls, in order: {@link #chooseDestination} (when the
+ * operator named none), {@link #prepare} (while the process runs), {@link #freezeAndCapture},
+ * {@link #transfer}, {@link #restore}, {@link #commit}. If any phase throws, or the migration is
+ * cancelled before commit, it calls {@link #abort}, which must leave the process running at the
+ * source. After commit the process exists only at the destination.
+ */
+public interface MigrationStrategy {
+  /** The name operators use ({@code --strategy}, {@code ferry.strategies.<name>}). */
+  String name();
+
+  /** A node to move to, among the candidates (the source excluded); default: least loaded. */
+  default Optional<String> chooseDestination(List<NodeCandidate> candidates) {
+    return candidates.stream()
+        .min(Comparator.comparingDouble(NodeCandidate::load).thenComparing(NodeCandidate::name))
+        .map(NodeCandidate::name);
+  }
+
+  /** Work done while the process still runs (pre-copy rounds, replication...). Default: none. */
+  default void prepare(MigrationContext ctx) throws MigrationException {}
+
+  Capture freezeAndCapture(MigrationContext ctx) throws MigrationException;
+
+  void transfer(MigrationContext ctx, Capture capture) throws MigrationException;
+
+  void restore(MigrationContext ctx, Capture capture) throws MigrationException;
+
+  void commit(MigrationContext ctx, Capture capture);
+
+  /** Undo: the process must run on at the source. {@code capture} is null if never frozen. */
+  void abort(MigrationContext ctx, Capture capture, Throwable cause);
+
+  /** A node a process could move to. */
+  record NodeCandidate(String name, double load, int processes) {}
+}
