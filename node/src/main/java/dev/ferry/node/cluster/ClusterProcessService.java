@@ -300,8 +300,9 @@ public final class ClusterProcessService implements ClusterService {
       }));
     }
     String id = "m-" + hex(6);
-    return dest.thenCompose(to -> ask(pid, ProcessCommand.newBuilder().setMigrate(
-            Migrate.newBuilder().setMigrationId(id).setToNode(to).setStrategy(strategy))))
+    // Safe to repeat: the entity answers a known migration id with its record.
+    return dest.thenCompose(to -> askIdempotent(pid, ProcessCommand.newBuilder().setMigrate(
+            Migrate.newBuilder().setMigrationId(id).setToNode(to).setStrategy(strategy)), ATTEMPT))
         .thenApply(r -> Wire.migration(r.getMigration()));
   }
 

@@ -133,6 +133,17 @@ final class ProcessEntity {
 
   private Behavior<ProcessCommand> startMigration(ProcessCommand cmd) {
     var m = cmd.getMigrate();
+    // A repeated request (the client asks again when an attempt got no answer) gets the record
+    // of the migration it already started.
+    var known = rt.store.table(dev.ferry.statestore.TableName.MIGRATIONS).get(m.getMigrationId());
+    if (known.isPresent()) {
+      try {
+        reply(cmd, ProcessReply.newBuilder().setMigration(MigrationRecord.parseFrom(known.get())).build());
+        return Behaviors.same();
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        // fall through: treat as new
+      }
+    }
     String strategyName = m.getStrategy().isEmpty() ? "data-segment" : m.getStrategy();
     MigrationStrategy strategy = rt.strategies.get(strategyName).orElse(null);
     String error = null;

@@ -1,0 +1,531 @@
+package dev.ferry.api.http;
+
+import dev.ferry.config.HttpSettings;
+import dev.ferry.node.service.CheckpointResult;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.LogChunk;
+import dev.ferry.node.service.LogStream;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProcessService;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpMethod;
+import org.apache.pekko.http.javadsl.model.HttpMethods;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.Allow;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.server.AllDirectives;
+import org.apache.pekko.http.javadsl.server.ExceptionHandler;
+import org.apache.pekko.http.javadsl.server.MethodRejection;
+import org.apache.pekko.http.javadsl.server.PathMatchers;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.util.ByteString;
+
+/**
+ * The HTTP API of a node, {@code /v1/...}, over a {@link ProcessService}. The route tree is built
+ * from one table of {@link Endpoint}s and their handlers, so the list {@link #endpoints()} returns
+ * is by construction the set of routes served; {@code docs/openapi.yaml} documents the same set (a
+ * test compares them).
+ *
+ * <p>Every failure is answered as JSON (see {@link ApiErrors}); when the settings carry a token,
+ * every request, health included, needs {@code Authorization: Bearer <token>}. Routes that wait
+ * ({@code /wait}, followed logs) are not cut by the server's request timeout; they bound their own
+ * waiting. This class holds no state of its own beyond its settings: it is safe to build once and
+ * serve from many connections.
+ */
+public final class FerryRoutes extends AllDirectives {
+  /** How long one read of a followed log waits for new bytes before asking again. */
+  public static final Duration FOLLOW_POLL = Duration.ofSeconds(1);
+
+  /** Default and largest {@code max} of a log read. */
+  public static final int DEFAULT_LOG_READ = 1 << 20;
+
+  public static final int MAX_LOG_READ = 16 << 20;
+
+  /** Default and longest {@code timeout} of {@code /wait}. */
+  public static final Duration DEFAULT_WAIT = Duration.ofSeconds(30);
+
+  public static final Duration MAX_WAIT = Duration.ofMinutes(10);
+
+  /** Headers of a (non-followed) log read. */
+  public static final String NEXT_OFFSET_HEADER = "X-Ferry-Next-Offset";
+
+  public static final String COMPLETE_HEADER = "X-Ferry-Complete";
+
+  private static final long BODY_READ_TIMEOUT_MILLIS = Duration.ofMinutes(5).toMillis();
+
+  private final ProcessService service;
+  private final String nodeName;
+  private final HttpSettings http;
+  private final byte[] tokenDigest;
+  private final List<Handled> table;
+
+  /** A route of the table: what it answers and the route that answers, given its path params. */
+  private record Handled(Endpoint endpoint, Function<Map<String, String>, Route> handler) {}
+
+  public FerryRoutes(ProcessService service, String nodeName, HttpSettings http) {
+    this.service = service;
+    this.nodeName = nodeName;
+    this.http = http;
+    String token = http.token() == null ? "" : http.token();
+    this.tokenDigest = token.isEmpty() ? null : sha256(token);
+    this.table = buildTable();
+  }
+
+  /** Every (method, path template) this route tree serves, in table order. */
+  public List<Endpoint> endpoints() {
+    List<Endpoint> list = new ArrayList<>(table.size());
+    for (Handled h : table) {
+      list.add(h.endpoint());
+    }
+    return Collections.unmodifiableList(list);
+  }
+
+  private List<Handled> buildTable() {
+    List<Handled> t = new ArrayList<>();
+    t.add(new Handled(new Endpoint("GET", "/v1/health"), p -> health()));
+    t.add(new Handled(new Endpoint("POST", "/v1/modules"), p -> uploadModule()));
+    t.add(new Handled(new Endpoint("POST", "/v1/processes"), p -> run()));
+    t.add(new Handled(new Endpoint("GET", "/v1/processes"), p -> list()));
+    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}"), p -> status(p.get("pid"))));
+    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/logs"), p -> logs(p.get("pid"))));
+    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/wait"), p -> await(p.get("pid"))));
+    t.add(new Handled(new Endpoint("POST", "/v1/processes/{pid}/kill"), p -> kill(p.get("pid"))));
+    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/files"), p -> file(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/processes/{pid}/checkpoint"), p -> checkpoint(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/processes/{pid}/restore"), p -> restore(p.get("pid"))));
+    return Collections.unmodifiableList(t);
+  }
+
+  /** The whole tree: error handling, then authentication, then the table. */
+  public Route createRoute() {
+    List<Route> routes = new ArrayList<>(table.size());
+    for (Handled h : table) {
+      routes.add(endpointRoute(h));
+    }
+    Route first = routes.get(0);
+    Route[] rest = routes.subList(1, routes.size()).toArray(new Route[0]);
+    return handleExceptions(
+        exceptionHandler(),
+        () ->
+            handleRejections(
+                rejectionHandler(),
+                () ->
+                    withRequestTimeoutResponse(
+                        this::requestTimedOut, () -> authenticated(() -> concat(first, rest)))));
+  }
+
+  // ---------------------------------------------------------------- table to route tree
+
+  private Route endpointRoute(Handled h) {
+    List<String> segments = new ArrayList<>();
+    for (String s : h.endpoint().path().split("/")) {
+      if (!s.isEmpty()) {
+        segments.add(s);
+      }
+    }
+    HttpMethod method =
+        HttpMethods.lookup(h.endpoint().method())
+            .orElseThrow(() -> new IllegalStateException("bad method in " + h.endpoint()));
+    return match(segments, 0, Map.of(), method, h.handler());
+  }
+
+  /** Matches the template's segments one by one; "{name}" captures a segment as a path param. */
+  private Route match(
+      List<String> segments,
+      int i,
+      Map<String, String> params,
+      HttpMethod method,
+      Function<Map<String, String>, Route> handler) {
+    if (i == segments.size()) {
+      return pathEnd(() -> method(method, () -> handler.apply(params)));
+    }
+    String s = segments.get(i);
+    if (s.startsWith("{") && s.endsWith("}")) {
+      String name = s.substring(1, s.length() - 1);
+      return pathPrefix(
+          PathMatchers.segment(),
+          value -> {
+            Map<String, String> next = new LinkedHashMap<>(params);
+            next.put(name, value);
+            return match(segments, i + 1, next, method, handler);
+          });
+    }
+    return pathPrefix(s, () -> match(segments, i + 1, params, method, handler));
+  }
+
+  // ---------------------------------------------------------------- handlers
+
+  private Route health() {
+    Map<String, String> body = new LinkedHashMap<>();
+    body.put("node", nodeName);
+    body.put("status", "up");
+    return complete(json(200, body));
+  }
+
+  private Route uploadModule() {
+    return parameterOptional(
+        "preemptible",
+        pre -> {
+          boolean preemptible = QueryParams.bool("preemptible", pre, false);
+          return withBody(
+              wasm -> service.uploadModule(wasm, preemptible).thenApply(m -> json(201, m)));
+        });
+  }
+
+  private Route run() {
+    return withBody(
+        body -> service.run(RequestBodies.runRequest(body)).thenApply(p -> json(201, p)));
+  }
+
+  private Route list() {
+    return respond(
+        service
+            .list()
+            .thenApply(
+                ps -> {
+                  Map<String, List<ProcessInfo>> body = new LinkedHashMap<>();
+                  body.put("processes", ps);
+                  return json(200, body);
+                }));
+  }
+
+  private Route status(String pid) {
+    return respond(service.status(pid).thenApply(p -> json(200, p)));
+  }
+
+  private Route logs(String pid) {
+    return parameterMap(
+        query -> {
+          LogStream stream = QueryParams.stream(param(query, "stream"));
+          long offset = QueryParams.nonNegativeLong("offset", param(query, "offset"), 0);
+          boolean follow = QueryParams.bool("follow", param(query, "follow"), false);
+          int max =
+              QueryParams.positiveInt("max", param(query, "max"), DEFAULT_LOG_READ, MAX_LOG_READ);
+          return follow ? followLog(pid, stream, offset, max) : readLog(pid, stream, offset, max);
+        });
+  }
+
+  private static Optional<String> param(Map<String, String> query, String name) {
+    return Optional.ofNullable(query.get(name));
+  }
+
+  private Route readLog(String pid, LogStream stream, long offset, int max) {
+    return respond(
+        service
+            .readLog(pid, stream, offset, max, Duration.ZERO)
+            .thenApply(
+                chunk ->
+                    HttpResponse.create()
+                        .withStatus(StatusCodes.OK)
+                        .addHeader(
+                            RawHeader.create(NEXT_OFFSET_HEADER, Long.toString(chunk.nextOffset())))
+                        .addHeader(
+                            RawHeader.create(COMPLETE_HEADER, Boolean.toString(chunk.complete())))
+                        .withEntity(ContentTypes.APPLICATION_OCTET_STREAM, chunk.data())));
+  }
+
+  /** Where a followed log stands: the next offset to read, and whether the stream has ended. */
+  private record Cursor(long offset, boolean ended) {}
+
+  /**
+   * A chunked response that streams the log from {@code offset} until the process can write no
+   * more. The first read is made before answering, so an unknown pid is a plain 404; then each read
+   * waits up to {@link #FOLLOW_POLL} for bytes. The response is not subject to the request timeout
+   * once started; the server's idle timeout is off (see {@link FerryHttpServer}) because a quiet
+   * program may write nothing for a long time.
+   */
+  private Route followLog(String pid, LogStream stream, long offset, int max) {
+    return withoutRequestTimeout(
+        () ->
+            respond(
+                service
+                    .readLog(pid, stream, offset, max, Duration.ZERO)
+                    .thenApply(
+                        first -> {
+                          Source<ByteString, NotUsed> rest =
+                              Source.unfoldAsync(
+                                  new Cursor(first.nextOffset(), first.complete()),
+                                  cursor -> nextChunk(pid, stream, max, cursor));
+                          Source<ByteString, NotUsed> all =
+                              Source.single(ByteString.fromArray(first.data()))
+                                  .concat(rest)
+                                  // An empty chunk would end HTTP chunked encoding early.
+                                  .filter(bytes -> !bytes.isEmpty());
+                          return HttpResponse.create()
+                              .withStatus(StatusCodes.OK)
+                              .withEntity(
+                                  HttpEntities.createChunked(
+                                      ContentTypes.APPLICATION_OCTET_STREAM, all));
+                        })));
+  }
+
+  private CompletionStage<Optional<Pair<Cursor, ByteString>>> nextChunk(
+      String pid, LogStream stream, int max, Cursor cursor) {
+    if (cursor.ended()) {
+      return CompletableFuture.completedFuture(Optional.empty());
+    }
+    return service
+        .readLog(pid, stream, cursor.offset(), max, FOLLOW_POLL)
+        .thenApply(
+            (LogChunk c) ->
+                Optional.of(
+                    Pair.create(
+                        new Cursor(c.nextOffset(), c.complete()), ByteString.fromArray(c.data()))));
+  }
+
+  private Route await(String pid) {
+    return parameterOptional(
+        "timeout",
+        timeoutParam -> {
+          Duration timeout = QueryParams.duration("timeout", timeoutParam, DEFAULT_WAIT, MAX_WAIT);
+          // A dependent future, so the timeout never completes the service's own future.
+          CompletableFuture<Optional<ProcessInfo>> exited =
+              service
+                  .awaitExit(pid)
+                  .toCompletableFuture()
+                  .thenApply(Optional::of)
+                  .completeOnTimeout(Optional.empty(), timeout.toMillis(), TimeUnit.MILLISECONDS);
+          CompletionStage<HttpResponse> response =
+              exited.thenCompose(
+                  done ->
+                      done.isPresent()
+                          ? CompletableFuture.completedFuture(json(200, done.get()))
+                          : service
+                              .status(pid)
+                              .thenApply(p -> json(p.state().isFinal() ? 200 : 202, p)));
+          return withoutRequestTimeout(() -> respond(response));
+        });
+  }
+
+  private Route kill(String pid) {
+    return respond(service.kill(pid).thenApply(p -> json(200, p)));
+  }
+
+  private Route file(String pid) {
+    return parameterOptional(
+        "path",
+        pathParam -> {
+          String path = QueryParams.required("path", pathParam);
+          if (!path.startsWith("/")) {
+            throw FerryException.badRequest(
+                "query parameter 'path' must be an absolute guest path such as /out.txt, got '"
+                    + path
+                    + "'");
+          }
+          return respond(
+              service
+                  .readFile(pid, path)
+                  .thenApply(
+                      bytes ->
+                          HttpResponse.create()
+                              .withStatus(StatusCodes.OK)
+                              .withEntity(ContentTypes.APPLICATION_OCTET_STREAM, bytes)));
+        });
+  }
+
+  private Route checkpoint(String pid) {
+    return parameterOptional(
+        "leaveRunning",
+        leave -> {
+          boolean leaveRunning = QueryParams.bool("leaveRunning", leave, false);
+          CompletionStage<CheckpointResult> result = service.checkpoint(pid, leaveRunning);
+          return respond(result.thenApply(r -> json(200, r)));
+        });
+  }
+
+  private Route restore(String pid) {
+    return withBody(
+        body -> {
+          Engine engine = RequestBodies.restoreEngine(body);
+          return service.restore(pid, engine).thenApply(p -> json(200, p));
+        });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Completes with the response, or with the JSON error the stage failed with. */
+  private Route respond(CompletionStage<HttpResponse> response) {
+    return completeWithFuture(
+        response.exceptionally(t -> ApiErrors.fromThrowable(t, http.maxUploadBytes())));
+  }
+
+  /**
+   * Reads the whole request body, at most {@code ferry.http.max-upload-bytes}: a body announced
+   * larger is refused with 413 before it is read (and the connection closed after the answer; a
+   * client that sent {@code Expect: 100-continue} never sends it), a body that turns out larger
+   * (chunked) fails the read with 413.
+   */
+  private Route withBody(Function<byte[], CompletionStage<HttpResponse>> handler) {
+    long max = http.maxUploadBytes();
+    return extractMaterializer(
+        mat ->
+            extractRequestEntity(
+                entity -> {
+                  OptionalLong declared = entity.getContentLengthOption();
+                  if (declared.isPresent() && declared.getAsLong() > max) {
+                    return complete(ApiErrors.tooLarge(max));
+                  }
+                  return respond(
+                      entity
+                          .withSizeLimit(max)
+                          .toStrict(BODY_READ_TIMEOUT_MILLIS, max, mat)
+                          .thenCompose(strict -> handler.apply(strict.getData().toArray())));
+                }));
+  }
+
+  private static HttpResponse json(int status, Object body) {
+    return HttpResponse.create()
+        .withStatus(StatusCodes.get(status))
+        .withEntity(ContentTypes.APPLICATION_JSON, ApiJson.write(body));
+  }
+
+  private Route authenticated(Supplier<Route> inner) {
+    if (tokenDigest == null) {
+      return inner.get();
+    }
+    return optionalHeaderValueByName(
+        "Authorization",
+        header -> {
+          if (header.isPresent() && tokenMatches(header.get())) {
+            return inner.get();
+          }
+          String why =
+              header.isPresent()
+                  ? "wrong bearer token"
+                  : "missing 'Authorization: Bearer <token>' header";
+          HttpResponse r =
+              ApiErrors.of(
+                      FerryException.Kind.UNAUTHORIZED,
+                      why + " (this node requires the token set in ferry.http.token)")
+                  .addHeader(RawHeader.create("WWW-Authenticate", "Bearer realm=\"ferry\""));
+          return complete(r);
+        });
+  }
+
+  /** Constant-time comparison of digests, so neither content nor length leaks through timing. */
+  private boolean tokenMatches(String header) {
+    String prefix = "bearer ";
+    if (header.length() < prefix.length()
+        || !header.substring(0, prefix.length()).toLowerCase(Locale.ROOT).equals(prefix)) {
+      return false;
+    }
+    String presented = header.substring(prefix.length()).trim();
+    return MessageDigest.isEqual(tokenDigest, sha256(presented));
+  }
+
+  private static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is always available", e);
+    }
+  }
+
+  private ExceptionHandler exceptionHandler() {
+    return ExceptionHandler.newBuilder()
+        .matchAny(t -> complete(ApiErrors.fromThrowable(t, http.maxUploadBytes())))
+        .build();
+  }
+
+  /**
+   * Unknown path: 404 JSON; known path, wrong method: 405 JSON with {@code Allow}; any other
+   * rejection: Pekko's own status and message, rewrapped as JSON.
+   */
+  private RejectionHandler rejectionHandler() {
+    return RejectionHandler.newBuilder()
+        .handleAll(
+            MethodRejection.class,
+            rejections ->
+                extractRequest(
+                    req -> {
+                      List<HttpMethod> allowed = new ArrayList<>();
+                      List<String> names = new ArrayList<>();
+                      for (MethodRejection r : rejections) {
+                        allowed.add(r.supported());
+                        names.add(r.supported().name());
+                      }
+                      HttpResponse resp =
+                          ApiErrors.of(
+                                  405,
+                                  ApiErrors.METHOD_NOT_ALLOWED,
+                                  "method "
+                                      + req.method().name()
+                                      + " is not allowed on "
+                                      + req.getUri().path()
+                                      + "; allowed: "
+                                      + String.join(", ", names))
+                              .addHeader(Allow.create(allowed.toArray(new HttpMethod[0])));
+                      return complete(resp);
+                    }))
+        .handleNotFound(extractRequest(req -> complete(noRoute(req))))
+        .build()
+        .withFallback(RejectionHandler.defaultHandler().mapRejectionResponse(FerryRoutes::asJson))
+        .seal();
+  }
+
+  /** The 404 for a path no route serves; its message starts with "no route". */
+  static HttpResponse noRoute(HttpRequest req) {
+    return ApiErrors.of(
+        FerryException.Kind.NOT_FOUND,
+        "no route for "
+            + req.method().name()
+            + " "
+            + req.getUri().path()
+            + " (see docs/HTTP-API.md)");
+  }
+
+  /** Rewraps a plain-text response from Pekko's default handler as a JSON error. */
+  private static HttpResponse asJson(HttpResponse plain) {
+    if (plain.entity().getContentType().equals(ContentTypes.APPLICATION_JSON)) {
+      return plain;
+    }
+    String message = "request rejected";
+    if (plain.entity() instanceof org.apache.pekko.http.javadsl.model.HttpEntity.Strict strict) {
+      message = strict.getData().utf8String();
+    }
+    int status = plain.status().intValue();
+    List<HttpHeader> headers = new ArrayList<>();
+    plain.getHeaders().forEach(headers::add);
+    return ApiErrors.of(status, ApiErrors.kindFor(status), message).addHeaders(headers);
+  }
+
+  private HttpResponse requestTimedOut(HttpRequest req) {
+    return ApiErrors.of(
+        FerryException.Kind.TIMEOUT,
+        "the node did not answer "
+            + req.method().name()
+            + " "
+            + req.getUri().path()
+            + " in time; the operation may still complete (check with GET /v1/processes)");
+  }
+}
