@@ -152,7 +152,16 @@ public final class FerryNode implements AutoCloseable {
     try {
       processes.close();
     } finally {
-      system.terminate();
+      // Leave the cluster gracefully (hand shards off, tell the others) rather than vanish.
+      try {
+        org.apache.pekko.actor.CoordinatedShutdown.get(system)
+            .runAll(org.apache.pekko.actor.CoordinatedShutdown.clusterLeavingReason())
+            .toCompletableFuture()
+            .get(30, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        log.warn("leaving the cluster did not complete: {}", e.toString());
+        system.terminate();
+      }
       awaitTermination(system);
       store.close();
       log.info("node {} stopped", name());

@@ -337,8 +337,7 @@ final class MigrationCoordinator implements MigrationContext {
     private NodeReply ask(NodeRequest.Builder req) throws MigrationException {
       checkReachable();
       try {
-        NodeReply r = NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture()
-            .get(stepTimeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
+        NodeReply r = awaitCancellable(NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture());
         if (r.hasError()) {
           throw new MigrationException(toNode + ": " + r.getError().getMessage());
         }
@@ -347,6 +346,24 @@ final class MigrationCoordinator implements MigrationContext {
         throw e;
       } catch (Exception e) {
         throw new MigrationException("node " + toNode + " did not answer: " + message(e), e);
+      }
+    }
+
+    /** Waits for an answer, but gives up as soon as the migration is cancelled. */
+    private <T> T awaitCancellable(CompletableFuture<T> f) throws Exception {
+      long deadline = System.nanoTime() + stepTimeout.toNanos() + 1_000_000_000L;
+      while (true) {
+        if (cancelled()) {
+          throw new MigrationException("cancelled by the operator");
+        }
+        try {
+          return f.get(50, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+          if (System.nanoTime() > deadline) {
+            throw e;
+          }
+          checkReachable();
+        }
       }
     }
 
@@ -376,14 +393,7 @@ final class MigrationCoordinator implements MigrationContext {
         if (cancelled()) {
           throw new MigrationException("cancelled by the operator");
         }
-        try {
-          if (!inFlight.tryAcquire(stepTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
-            throw new MigrationException("node " + toNode + " acknowledged no chunk for " + stepTimeout);
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new MigrationException("interrupted");
-        }
+        acquire(inFlight, 1);
         if (failure.get() != null) {
           throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
         }
@@ -400,19 +410,31 @@ final class MigrationCoordinator implements MigrationContext {
           inFlight.release();
         });
       }
-      try {
-        if (!inFlight.tryAcquire(window, stepTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
-          throw new MigrationException("node " + toNode + " did not acknowledge the last chunks");
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new MigrationException("interrupted");
-      }
+      acquire(inFlight, window);
       if (failure.get() != null) {
         throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
       }
       ask(NodeRequest.newBuilder().setTransferEnd(TransferEnd.newBuilder()
           .setMigrationId(id).setSha256(ModuleRegistry.sha256(bytes))));
+    }
+
+    /** Waits for acknowledgements (window permits), checking for cancellation and reachability. */
+    private void acquire(Semaphore inFlight, int permits) throws MigrationException {
+      long deadline = System.nanoTime() + stepTimeout.toNanos();
+      try {
+        while (!inFlight.tryAcquire(permits, 50, TimeUnit.MILLISECONDS)) {
+          if (cancelled()) {
+            throw new MigrationException("cancelled by the operator");
+          }
+          if (System.nanoTime() > deadline) {
+            throw new MigrationException("node " + toNode + " acknowledged no chunk for " + stepTimeout);
+          }
+          checkReachable();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new MigrationException("interrupted");
+      }
     }
 
     @Override
