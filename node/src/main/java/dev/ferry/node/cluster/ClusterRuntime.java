@@ -88,6 +88,8 @@ public final class ClusterRuntime {
   public void start() {
     sharding.init(
         Entity.of(PROCESS, ctx -> ProcessEntity.create(this, ctx.getEntityId()))
+            .withStopMessage(ProcessCommand.newBuilder()
+                .setHandoff(dev.ferry.transport.proto.Empty.getDefaultInstance()).build())
             .withMessageExtractor(
                 new ShardingMessageExtractor<ProcessCommand, ProcessCommand>() {
                   @Override

@@ -20,9 +20,7 @@ import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.NodeRequest;
 import dev.ferry.transport.proto.ProcessCommand;
 import dev.ferry.transport.proto.ProcessImage;
-import dev.ferry.transport.proto.TransferBegin;
 import dev.ferry.transport.proto.TransferChunk;
-import dev.ferry.transport.proto.TransferEnd;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -44,8 +42,8 @@ import org.slf4j.LoggerFactory;
  * <pre>
  *   source (this)                                    destination (its NodeAgent)
  *   freeze at a migration point, capture image
- *   TransferBegin / TransferChunk* (window) ───────► assemble
- *   TransferEnd(sha256) ───────────────────────────► verify, store bundle durably, sync
+ *   TransferChunk 0..n-1 (window; 0 announces) ────► assemble
+ *   last chunk (sha256) ───────────────────────────► verify, store bundle durably, sync
  *                       ◄─────────────────────────── Ack            (until here: abort = resume here)
  *   place the process's shard at the destination
  *   Activate ──────────────────────────────────────► restore image, run
@@ -383,39 +381,43 @@ final class MigrationCoordinator implements MigrationContext {
 
     @Override
     public void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException {
-      ask(NodeRequest.newBuilder().setTransferBegin(TransferBegin.newBuilder()
-          .setMigrationId(id).setPid(pid).setTotalBytes(bytes.length).setFromNode(rt.nodeName)));
       ActorRef<NodeRequest> agent = agent();
       Semaphore inFlight = new Semaphore(window);
       AtomicReference<Throwable> failure = new AtomicReference<>();
-      long seq = 0;
-      for (int off = 0; off < bytes.length; off += chunkBytes, seq++) {
-        if (cancelled()) {
-          throw new MigrationException("cancelled by the operator");
+      int chunks = Math.max(1, (bytes.length + chunkBytes - 1) / chunkBytes);
+      String sha = ModuleRegistry.sha256(bytes);
+      for (int seq = 0; seq < chunks; seq++) {
+        int off = seq * chunkBytes;
+        int n = Math.min(chunkBytes, bytes.length - off);
+        TransferChunk.Builder c = TransferChunk.newBuilder()
+            .setMigrationId(id).setSeq(seq).setData(ByteString.copyFrom(bytes, off, n));
+        if (seq == 0) {
+          c.setTotalBytes(bytes.length).setPid(pid).setFromNode(rt.nodeName);
+        }
+        if (seq == chunks - 1) {
+          // The last chunk is answered once the destination holds the bundle durably.
+          c.setLast(true).setSha256(sha);
+          acquire(inFlight, window);
+          if (failure.get() != null) {
+            throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
+          }
+          ask(NodeRequest.newBuilder().setTransferChunk(c));
+          return;
         }
         acquire(inFlight, 1);
         if (failure.get() != null) {
           throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
         }
-        checkReachable();
-        int n = Math.min(chunkBytes, bytes.length - off);
-        NodeRequest.Builder chunk = NodeRequest.newBuilder().setTransferChunk(TransferChunk.newBuilder()
-            .setMigrationId(id).setSeq(seq).setData(ByteString.copyFrom(bytes, off, n)));
-        NodeAgent.ask(rt, agent, chunk, stepTimeout).whenComplete((r, e) -> {
-          if (e != null) {
-            failure.compareAndSet(null, e);
-          } else if (r.hasError()) {
-            failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
-          }
-          inFlight.release();
-        });
+        NodeAgent.ask(rt, agent, NodeRequest.newBuilder().setTransferChunk(c), stepTimeout)
+            .whenComplete((r, e) -> {
+              if (e != null) {
+                failure.compareAndSet(null, e);
+              } else if (r.hasError()) {
+                failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
+              }
+              inFlight.release();
+            });
       }
-      acquire(inFlight, window);
-      if (failure.get() != null) {
-        throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
-      }
-      ask(NodeRequest.newBuilder().setTransferEnd(TransferEnd.newBuilder()
-          .setMigrationId(id).setSha256(ModuleRegistry.sha256(bytes))));
     }
 
     /** Waits for acknowledgements (window permits), checking for cancellation and reachability. */

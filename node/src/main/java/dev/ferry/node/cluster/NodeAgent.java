@@ -94,20 +94,17 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
-        case TRANSFER_BEGIN: {
-          var b = r.getTransferBegin();
-          if (b.getTotalBytes() > Integer.MAX_VALUE - 16) {
-            throw FerryException.badRequest("bundle of " + b.getTotalBytes() + " bytes is too large");
-          }
-          if (rt.processes.has(b.getPid())) {
-            throw FerryException.conflict("process " + b.getPid() + " is already on node " + rt.nodeName);
-          }
-          incoming.put(b.getMigrationId(), new Incoming(b.getPid(), (int) b.getTotalBytes()));
-          reply(r, ack(-1, true));
-          break;
-        }
         case TRANSFER_CHUNK: {
           var c = r.getTransferChunk();
+          if (c.getSeq() == 0) {
+            if (c.getTotalBytes() > Integer.MAX_VALUE - 16) {
+              throw FerryException.badRequest("bundle of " + c.getTotalBytes() + " bytes is too large");
+            }
+            if (rt.processes.has(c.getPid())) {
+              throw FerryException.conflict("process " + c.getPid() + " is already on node " + rt.nodeName);
+            }
+            incoming.put(c.getMigrationId(), new Incoming(c.getPid(), (int) c.getTotalBytes()));
+          }
           Incoming in = incoming.get(c.getMigrationId());
           if (in == null) {
             throw FerryException.notFound("no transfer " + c.getMigrationId() + " in progress here");
@@ -125,20 +122,19 @@ final class NodeAgent {
           in.filled += n;
           in.nextSeq++;
           in.lastActivity = System.nanoTime();
-          reply(r, ack(c.getSeq(), true));
-          break;
-        }
-        case TRANSFER_END: {
-          var e = r.getTransferEnd();
-          Incoming in = incoming.remove(e.getMigrationId());
-          if (in == null) {
-            throw FerryException.notFound("no transfer " + e.getMigrationId() + " in progress here");
+          if (!c.getLast()) {
+            reply(r, ack(c.getSeq(), true));
+            break;
           }
+          incoming.remove(c.getMigrationId());
           if (in.filled != in.data.length) {
             throw FerryException.badRequest("transfer ended after " + in.filled + " of " + in.data.length + " bytes");
           }
+          String migrationId = c.getMigrationId();
+          String sha = c.getSha256();
+          long seq = c.getSeq();
           CompletableFuture.runAsync(() -> {
-            if (!ModuleRegistry.sha256(in.data).equals(e.getSha256())) {
+            if (!ModuleRegistry.sha256(in.data).equals(sha)) {
               throw FerryException.badRequest("bundle checksum mismatch");
             }
             MigrationBundle bundle;
@@ -147,8 +143,8 @@ final class NodeAgent {
             } catch (IOException ex) {
               throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
             }
-            rt.processes.adoptIncoming(e.getMigrationId(), bundle);
-          }).whenComplete((v, ex) -> reply(r, ex == null ? ack(0, true)
+            rt.processes.adoptIncoming(migrationId, bundle);
+          }).whenComplete((v, ex) -> reply(r, ex == null ? ack(seq, true)
               : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
           break;
         }

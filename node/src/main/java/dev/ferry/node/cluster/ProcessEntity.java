@@ -63,6 +63,8 @@ final class ProcessEntity {
 
   private Behavior<ProcessCommand> onActive(ProcessCommand cmd) {
     switch (cmd.getOpCase()) {
+      case HANDOFF:
+        return Behaviors.stopped();
       case MIGRATION_FINISHED:
         return Behaviors.same(); // a late report of a migration already finished
       case CANCEL_MIGRATION:
@@ -95,6 +97,7 @@ final class ProcessEntity {
   }
 
   private Behavior<ProcessCommand> migrating(String migrationId, MigrationCoordinator coordinator) {
+    boolean[] handingOff = {false};
     return Behaviors.receive(ProcessCommand.class)
         .onMessage(
             ProcessCommand.class,
@@ -109,9 +112,19 @@ final class ProcessEntity {
                         + " is in migration " + migrationId + ", not " + cmd.getCancelMigration().getMigrationId())));
                   }
                   return Behaviors.same();
+                case HANDOFF:
+                  // The shard moves (the migration placed it elsewhere): stop once the
+                  // migration has ended, handing the held requests back to sharding.
+                  handingOff[0] = true;
+                  return Behaviors.same();
                 case MIGRATION_FINISHED:
                   if (!cmd.getMigrationFinished().getMigrationId().equals(migrationId)) {
                     return Behaviors.same();
+                  }
+                  if (handingOff[0]) {
+                    stash.forEach(held -> rt.entity(pid).tell(held));
+                    stash.clear();
+                    return Behaviors.stopped();
                   }
                   return stash.unstashAll(active());
                 case MIGRATE:
