@@ -2,7 +2,6 @@ package dev.ferry.node.cluster;
 
 import com.google.protobuf.ByteString;
 import com.typesafe.config.Config;
-import dev.ferry.node.runtime.ModuleRegistry;
 import dev.ferry.node.runtime.WasmProcess;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.strategies.Capture;
@@ -43,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *   source (this)                                    destination (its NodeAgent)
  *   freeze at a migration point, capture image
  *   TransferChunk 0..n-1 (window; 0 announces) ────► assemble
- *   last chunk (sha256) ───────────────────────────► verify, store bundle durably, sync
+ *   last chunk (crc32c) ───────────────────────────► verify, store bundle durably, sync
  *                       ◄─────────────────────────── Ack            (until here: abort = resume here)
  *   place the process's shard at the destination
  *   Activate ──────────────────────────────────────► restore image, run
@@ -385,7 +384,7 @@ final class MigrationCoordinator implements MigrationContext {
       Semaphore inFlight = new Semaphore(window);
       AtomicReference<Throwable> failure = new AtomicReference<>();
       int chunks = Math.max(1, (bytes.length + chunkBytes - 1) / chunkBytes);
-      String sha = ModuleRegistry.sha256(bytes);
+      int crc = crc32c(bytes);
       for (int seq = 0; seq < chunks; seq++) {
         int off = seq * chunkBytes;
         int n = Math.min(chunkBytes, bytes.length - off);
@@ -396,7 +395,7 @@ final class MigrationCoordinator implements MigrationContext {
         }
         if (seq == chunks - 1) {
           // The last chunk is answered once the destination holds the bundle durably.
-          c.setLast(true).setSha256(sha);
+          c.setLast(true).setCrc32C(crc);
           acquire(inFlight, window);
           if (failure.get() != null) {
             throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
@@ -479,6 +478,12 @@ final class MigrationCoordinator implements MigrationContext {
               .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)), Duration.ofSeconds(5))
           .exceptionally(e -> null));
     }
+  }
+
+  static int crc32c(byte[] bytes) {
+    java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+    c.update(bytes, 0, bytes.length);
+    return (int) c.getValue();
   }
 
   static CompletableFuture<Void> none() {

@@ -4,7 +4,6 @@ import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.ProcessState;
-import dev.ferry.node.runtime.ModuleRegistry;
 import dev.ferry.statestore.TableName;
 import dev.ferry.transport.proto.Ack;
 import dev.ferry.transport.proto.MigrationBundle;
@@ -131,10 +130,10 @@ final class NodeAgent {
             throw FerryException.badRequest("transfer ended after " + in.filled + " of " + in.data.length + " bytes");
           }
           String migrationId = c.getMigrationId();
-          String sha = c.getSha256();
+          int crc = c.getCrc32C();
           long seq = c.getSeq();
           CompletableFuture.runAsync(() -> {
-            if (!ModuleRegistry.sha256(in.data).equals(sha)) {
+            if (MigrationCoordinator.crc32c(in.data) != crc) {
               throw FerryException.badRequest("bundle checksum mismatch");
             }
             MigrationBundle bundle;
