@@ -183,8 +183,9 @@ final class ProcessEntity {
     }
     MigrationCoordinator c = new MigrationCoordinator(
         rt, m.getMigrationId(), pid, m.getToNode(), strategy, ctx.getSelf());
-    reply(cmd, ProcessReply.newBuilder().setMigration(c.record()).build());
-    c.start();
+    MigrationRecord accepted = c.record();
+    c.start(); // saves the record first, so the requester can look the migration up at once
+    reply(cmd, ProcessReply.newBuilder().setMigration(accepted).build());
     return migrating(m.getMigrationId(), c);
   }
 

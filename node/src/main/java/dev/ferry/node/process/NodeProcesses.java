@@ -887,9 +887,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           synchronized (e) {
             p = e.running;
             e.running = null;
+            // If the process itself ended meanwhile, its own error says more than ours.
+            WasmProcess.End end = p == null ? null : p.end().toCompletableFuture().getNow(null);
+            String why = end != null && end.error() != null
+                ? end.error()
+                : "could not be checkpointed when its node shut down: " + ex.getMessage();
             markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.FAILED)
-                .setError("could not be checkpointed when its node shut down: " + ex.getMessage())
-                .setEndedAtMicros(nowMicros()).build());
+                .setError(why).setEndedAtMicros(nowMicros()).build());
           }
           if (p != null) {
             p.kill();
