@@ -881,14 +881,22 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           checkpointNow(e, false, true);
           log.info("process {} checkpointed for shutdown", e.id);
         } catch (RuntimeException ex) {
-          log.error("process {} could not be checkpointed at shutdown and is lost: {}",
-              e.id, ex.getMessage());
+          log.warn("process {} could not be checkpointed at shutdown: {}", e.id, ex.getMessage());
           WasmProcess p;
           synchronized (e) {
+            if (isFinal(e.record.getState())) {
+              return; // it ended on its own while the node was stopping: already recorded
+            }
             p = e.running;
             e.running = null;
-            // If the process itself ended meanwhile, its own error says more than ours.
+            // If the process itself ended meanwhile, that is what happened to it.
             WasmProcess.End end = p == null ? null : p.end().toCompletableFuture().getNow(null);
+            if (end != null && end.outcome() == WasmProcess.Outcome.EXITED) {
+              markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.EXITED)
+                  .setHasExitCode(true).setExitCode(end.exitCode())
+                  .setEndedAtMicros(nowMicros()).build());
+              return;
+            }
             String why = end != null && end.error() != null
                 ? end.error()
                 : "could not be checkpointed when its node shut down: " + ex.getMessage();
