@@ -124,7 +124,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     this.settings = settings;
     this.store = store;
     this.modules = modules;
-    this.sandboxes = settings.node().dataDir().resolve("sandboxes");
+    // With data-segment files = shared, every node keeps sandboxes in the one directory they all
+    // see (the paper's NFS): a migrated process reopens its files there, nothing is copied.
+    com.typesafe.config.Config ds = settings.strategy("data-segment");
+    this.sandboxes = ds.hasPath("files") && ds.getString("files").equals("shared")
+        ? Path.of(ds.getString("shared-dir"))
+        : settings.node().dataDir().resolve("sandboxes");
     this.defaultEngine = Engine.parse(settings.node().engine());
     long every = Math.max(1, settings.runtime().logFlushInterval().toMillis());
     flusher.scheduleWithFixedDelay(this::flushLogs, every, every, TimeUnit.MILLISECONDS);

@@ -1,0 +1,93 @@
+package dev.ferry.node.cluster;
+
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.awaitMigration;
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.get;
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.stdout;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ferry.node.FerryNode;
+import dev.ferry.node.TestNodes;
+import dev.ferry.node.service.ClusterService;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.RunRequest;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * With {@code ferry.strategies.data-segment.files = shared} the nodes keep sandboxes in one
+ * shared directory: a migrated process reopens its files there by path and offset and no file
+ * bytes travel with it.
+ */
+class SharedFilesMigrationTest {
+  @TempDir Path dir;
+
+  @Test
+  void filesAreReopenedInPlaceInTheSharedDirectory() throws Exception {
+    Path shared = Files.createDirectories(dir.resolve("shared"));
+    List<FerryNode> nodes = new ArrayList<>();
+    int seed = TestNodes.freePort();
+    try {
+      for (int i = 0; i < 2; i++) {
+        Map<String, Object> m = new HashMap<>();
+        m.put("ferry.node.name", "s" + (i + 1));
+        m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
+        m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
+        m.put("ferry.node.engine", i == 0 ? "interpreter" : "compiled");
+        m.put("ferry.strategies.data-segment.files", "shared");
+        m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
+        nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
+      }
+      ClusterService s1 = nodes.get(0).service();
+      String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
+      // a 2 MiB input file: copied with the process it would dominate the bytes moved
+      byte[] big = "shared input line\n".repeat(2 * 1024 * 1024 / 18).getBytes(StandardCharsets.UTF_8);
+      Map<String, byte[]> in = Map.of("/in.txt", big);
+      ProcessInfo ref = get(s1.run(new RunRequest(hash, Engine.COMPILED, List.of("600"), Map.of(), in)));
+      get(s1.awaitExit(ref.id()));
+      byte[] expectedOut = stdout(s1, ref.id());
+      byte[] expectedA = get(s1.readFile(ref.id(), "/data/a.txt"));
+
+      ProcessInfo p = get(s1.run(new RunRequest(hash, Engine.INTERPRETER, List.of("600"), Map.of(), in)));
+      int committed = 0;
+      for (int i = 0; i < 4; i++) {
+        ProcessInfo now = get(s1.status(p.id()));
+        if (now.state().isFinal()) {
+          break;
+        }
+        MigrationInfo m;
+        try {
+          m = get(s1.migrate(p.id(), now.node().equals("s1") ? "s2" : "s1", null));
+        } catch (java.util.concurrent.ExecutionException e) {
+          break; // finished between the two requests
+        }
+        MigrationInfo done = awaitMigration(s1, m.id());
+        if (done.state().equals("committed")) {
+          committed++;
+          // the bundle carried image, logs and (once) the module, not the 2 MiB of files
+          assertTrue(done.bytesMoved() < 1024 * 1024, done.toString());
+        }
+      }
+      ProcessInfo end = get(s1.awaitExit(p.id()));
+      assertEquals(0, end.exitCode(), "error: " + end.error());
+      assertTrue(committed >= 1, "no migration committed");
+      assertArrayEquals(expectedOut, stdout(s1, p.id()));
+      assertArrayEquals(expectedA, get(s1.readFile(p.id(), "/data/a.txt")));
+      assertTrue(Files.exists(shared.resolve(p.id()).resolve("data/a.txt")));
+    } finally {
+      for (int i = nodes.size() - 1; i >= 0; i--) {
+        nodes.get(i).close();
+      }
+    }
+  }
+}
