@@ -86,6 +86,26 @@ class BadInputTest {
   }
 
   @Test
+  void preemptibleUploadAddsLoopPointsAndStillRunsCorrectly() {
+    var info = get(node.processes.uploadModule(TestNodes.guest("lines.plain"), true));
+    assertTrue(info.instrumented());
+    assertTrue(info.preemptible(), "no env.log_execution import after --log-execution");
+    var plain = get(node.processes.uploadModule(TestNodes.guest("lines.plain"), false));
+    assertTrue(!plain.hash().equals(info.hash()));
+    ProcessInfo p = node.run(info.hash(), Engine.COMPILED, List.of("50", "10"), Map.of());
+    assertEquals(0, get(node.processes.awaitExit(p.id())).exitCode());
+    String out = new String(node.log(p.id(), LogStream.STDOUT), StandardCharsets.UTF_8);
+    assertTrue(out.endsWith("end 50\n"), out);
+  }
+
+  @Test
+  void refusesToMakeAnAlreadyInstrumentedModulePreemptible() {
+    FerryException e = fails(FerryException.Kind.BAD_REQUEST,
+        () -> get(node.processes.uploadModule(TestNodes.guest("lines"), true)));
+    assertTrue(e.getMessage().contains("--preemptible"), e.getMessage());
+  }
+
+  @Test
   void uploadWithoutWasmOptSaysHowToInstallIt() {
     node.close();
     node = new ProcessHarness(dir.resolve("other"), Map.of("ferry.runtime.wasm-opt", "/nonexistent/wasm-opt"));

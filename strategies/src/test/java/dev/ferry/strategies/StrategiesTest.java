@@ -1,0 +1,68 @@
+package dev.ferry.strategies;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import dev.ferry.config.FerrySettings;
+import dev.ferry.config.InvalidSettingsException;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class StrategiesTest {
+  private static FerrySettings settings(String hocon) {
+    return FerrySettings.load(ConfigFactory.parseString(hocon).withFallback(ConfigFactory.load()));
+  }
+
+  private static InvalidSettingsException rejects(String hocon) {
+    return assertThrows(InvalidSettingsException.class, () -> Strategies.load(settings(hocon)));
+  }
+
+  @Test
+  void offersDataSegmentWithItsDefaults() {
+    Strategies s = Strategies.load(settings(""));
+    assertTrue(s.get("data-segment").isPresent());
+    DataSegmentSettings d =
+        DataSegmentSettings.from(settings("").strategy("data-segment"));
+    assertEquals("copy", d.files());
+    assertEquals(1024 * 1024, d.chunkBytes());
+    assertEquals(8, d.window());
+  }
+
+  @Test
+  void rejectsAStrategyFerryDoesNotHave() {
+    InvalidSettingsException e = rejects("ferry.strategies.teleport { speed = 11 }");
+    assertTrue(e.getMessage().startsWith("ferry.strategies.teleport: "), e.getMessage());
+  }
+
+  @Test
+  void rejectsBadDataSegmentSettingsNamingTheKey() {
+    for (String[] c :
+        List.of(
+            new String[] {"files = nfs", "ferry.strategies.data-segment.files: "},
+            new String[] {"files = shared", "ferry.strategies.data-segment.shared-dir: "},
+            new String[] {"chunk-bytes = 8MiB", "ferry.strategies.data-segment.chunk-bytes: "},
+            new String[] {"chunk-bytes = lots", "ferry.strategies.data-segment.chunk-bytes: "},
+            new String[] {"window = 0", "ferry.strategies.data-segment.window: "},
+            new String[] {"transfer-timeout = soon", "ferry.strategies.data-segment.transfer-timeout: "},
+            new String[] {"chunk-byte = 1MiB", "ferry.strategies.data-segment.chunk-byte: "})) {
+      InvalidSettingsException e = rejects("ferry.strategies.data-segment { " + c[0] + " }");
+      assertTrue(e.getMessage().startsWith(c[1]), c[0] + " -> " + e.getMessage());
+    }
+  }
+
+  @Test
+  void choosesTheLeastLoadedCandidate() {
+    MigrationStrategy s = Strategies.load(settings("")).get("data-segment").orElseThrow();
+    assertEquals(
+        "b",
+        s.chooseDestination(
+                List.of(
+                    new MigrationStrategy.NodeCandidate("a", 0.9, 3),
+                    new MigrationStrategy.NodeCandidate("b", 0.1, 7),
+                    new MigrationStrategy.NodeCandidate("c", 0.5, 0)))
+            .orElseThrow());
+    assertTrue(s.chooseDestination(List.of()).isEmpty());
+  }
+}
