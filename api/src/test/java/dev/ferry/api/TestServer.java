@@ -14,14 +14,14 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.http.javadsl.ServerBinding;
 
 /**
- * The API's routes over a {@link FakeProcessService}, served on an ephemeral loopback port, and an
+ * The API's routes over a {@link FakeClusterService}, served on an ephemeral loopback port, and an
  * HTTP client for it. One per test class: starting an actor system takes a moment.
  */
 public final class TestServer implements AutoCloseable {
   /** The upload limit of test servers: small, so the 413 path is cheap to reach. */
   public static final long MAX_UPLOAD = 64 * 1024;
 
-  public final FakeProcessService service = new FakeProcessService();
+  public final FakeClusterService service = new FakeClusterService();
   public final FerryRoutes routes;
   public final HttpClient client =
       HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
@@ -30,11 +30,20 @@ public final class TestServer implements AutoCloseable {
   private final String token;
 
   public TestServer(String token, Duration requestTimeout) throws Exception {
+    this(token, requestTimeout, FerryRoutes.EVENT_HEARTBEAT);
+  }
+
+  /** A server whose event stream sends a heartbeat after {@code eventHeartbeat} of quiet. */
+  public TestServer(String token, Duration requestTimeout, Duration eventHeartbeat)
+      throws Exception {
     this.token = token;
     this.system = ActorSystem.create(Behaviors.empty(), "api-test");
     this.routes =
         new FerryRoutes(
-            service, "fake-node", new HttpSettings("127.0.0.1", 7400, token, MAX_UPLOAD));
+            service,
+            FakeClusterService.SELF,
+            new HttpSettings("127.0.0.1", 7400, token, MAX_UPLOAD),
+            eventHeartbeat);
     this.binding =
         FerryHttpServer.bind(system, routes, "127.0.0.1", 0, MAX_UPLOAD, requestTimeout)
             .toCompletableFuture()

@@ -18,8 +18,10 @@ import java.net.http.HttpResponse;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The CLI's client of a node's HTTP API. Each method is one request; a failure is a {@link
@@ -186,7 +188,98 @@ public final class ApiClient {
     return json(send(postJson(processPath(pid) + "/restore", Map.of("engine", engine.wireName()))));
   }
 
+  // ---------------------------------------------------------------- cluster
+
+  public JsonNode nodes() throws CliException {
+    return json(send(get("/v1/nodes")));
+  }
+
+  /** What a migration request answered: its record, and whether that record is final. */
+  public record MigrationStart(boolean ended, JsonNode migration) {}
+
+  /**
+   * Starts a migration ({@code body}: {@code to}, {@code strategy}, {@code wait}); when waiting,
+   * the node answers once the migration has ended or {@code timeout} has passed.
+   */
+  public MigrationStart migrate(String pid, Map<String, Object> body, Duration timeout)
+      throws CliException {
+    HttpResponse<byte[]> r =
+        send(postJson(processPath(pid) + "/migrations?timeout=" + timeout.toMillis() + "ms", body));
+    return new MigrationStart(r.statusCode() == 200, json(r));
+  }
+
+  public JsonNode migrations() throws CliException {
+    return json(send(get("/v1/migrations")));
+  }
+
+  public JsonNode migration(String id) throws CliException {
+    return json(send(get(migrationPath(id))));
+  }
+
+  public JsonNode cancelMigration(String id) throws CliException {
+    return json(send(request(migrationPath(id)).DELETE().build()));
+  }
+
+  /** Receives the events of {@link #events}; returns false to stop listening. */
+  @FunctionalInterface
+  public interface EventListener {
+    boolean onEvent(String type, String data) throws CliException;
+  }
+
+  /**
+   * Listens to the node's event stream ({@code GET /v1/events}, Server-Sent Events), handing each
+   * event to {@code listener} in order, until the listener returns false (then the connection is
+   * closed, and the node unsubscribes) or the node ends the stream (a {@link CliException}).
+   * Comments (the heartbeat) and events without data are skipped.
+   */
+  public void events(EventListener listener) throws CliException {
+    HttpResponse<Stream<String>> r =
+        exchange(
+            request("/v1/events").header("Accept", "text/event-stream").GET().build(),
+            HttpResponse.BodyHandlers.ofLines());
+    try (Stream<String> lines = r.body()) {
+      if (r.statusCode() >= 400) {
+        throw failure(
+            r.statusCode(), String.join("\n", lines.toList()).getBytes(StandardCharsets.UTF_8));
+      }
+      String type = "message";
+      StringBuilder data = new StringBuilder();
+      for (Iterator<String> it = lines.iterator(); it.hasNext(); ) {
+        String line = it.next();
+        if (line.isEmpty()) {
+          if (data.length() > 0 && !listener.onEvent(type, data.toString())) {
+            return;
+          }
+          type = "message";
+          data.setLength(0);
+        } else if (line.startsWith(":")) {
+          continue;
+        } else {
+          int colon = line.indexOf(':');
+          String field = colon < 0 ? line : line.substring(0, colon);
+          String value = colon < 0 ? "" : line.substring(colon + 1);
+          value = value.startsWith(" ") ? value.substring(1) : value;
+          if (field.equals("event")) {
+            type = value;
+          } else if (field.equals("data")) {
+            data.append(data.length() > 0 ? "\n" : "").append(value);
+          }
+        }
+      }
+    } catch (java.io.UncheckedIOException e) {
+      throw new CliException(
+          ExitCodes.ERROR,
+          "the event stream from " + base + " broke off: " + e.getCause().getMessage(),
+          e);
+    }
+    throw new CliException(ExitCodes.ERROR, "the node at " + base + " ended the event stream");
+  }
+
   // ---------------------------------------------------------------- plumbing
+
+  private static String migrationPath(String id) {
+    return "/v1/migrations/" + encodeSegment(id);
+  }
 
   private static String processPath(String pid) {
     return "/v1/processes/" + encodeSegment(pid);

@@ -2,7 +2,8 @@ package dev.ferry.api.cli;
 
 /**
  * The exit codes of {@code ferry}, as documented in docs/CLI.md. {@code ferry wait} is the
- * exception: it exits with the program's own code.
+ * exception: it exits with the program's own code; {@code ferry migrate --wait} exits {@link
+ * #ERROR} when the migration was aborted or cancelled.
  */
 public final class ExitCodes {
   /** Done. */
@@ -17,7 +18,10 @@ public final class ExitCodes {
   /** 404: no such process, module or file. */
   public static final int NOT_FOUND = 3;
 
-  /** 409: the process is not in a state that allows the request. */
+  /**
+   * 409: the process (or migration) is not in a state that allows the request: not running, already
+   * migrating, already on that node, a migration that has already ended.
+   */
   public static final int CONFLICT = 4;
 
   /** The node cannot be reached (nothing listens at the API URL). */

@@ -12,9 +12,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code ferry}: run WebAssembly programs on a Ferry node, watch them, checkpoint and restore them
- * ({@code run, ps, status, logs, wait, kill, cp, checkpoint, restore}), run a node ({@code
- * daemon}), or see it all at work on a local three-node cluster ({@code demo}).
+ * {@code ferry}: run WebAssembly programs on a Ferry cluster, watch them, checkpoint and restore
+ * them ({@code run, ps, status, logs, wait, kill, cp, checkpoint, restore}), move them between
+ * nodes and watch the cluster ({@code nodes, migrate, migrations, cancel, events}), run a node
+ * ({@code daemon}), or see it all at work on a local three-node cluster ({@code demo}).
  *
  * <p>The streams and the environment are injected so tests run commands in-process: {@code new
  * CommandLine(new FerryCli(out, err, env)).execute(args)} returns the exit code; only {@link #main}
@@ -24,7 +25,8 @@ import picocli.CommandLine.Spec;
     name = "ferry",
     mixinStandardHelpOptions = true,
     versionProvider = FerryCli.Version.class,
-    description = "Run WebAssembly/WASI programs on a Ferry node; checkpoint and restore them.",
+    description =
+        "Run WebAssembly/WASI programs on a Ferry cluster; checkpoint, restore and migrate them.",
     synopsisSubcommandLabel = "COMMAND",
     subcommands = {
       RunCommand.class,
@@ -36,6 +38,11 @@ import picocli.CommandLine.Spec;
       CpCommand.class,
       CheckpointCommand.class,
       RestoreCommand.class,
+      NodesCommand.class,
+      MigrateCommand.class,
+      MigrationsCommand.class,
+      CancelCommand.class,
+      EventsCommand.class,
       DaemonCommand.class,
       DemoCommand.class,
     },
@@ -45,12 +52,17 @@ import picocli.CommandLine.Spec;
       "1:the node failed the request (5xx), or another error",
       "2:usage error, or invalid configuration",
       "3:not found (404)",
-      "4:conflict: the process is not in a state that allows it (409)",
+      "4:conflict: the process or migration is not in a state that allows it (409)",
       "5:cannot reach the node",
       "6:unauthorized: missing or wrong token (401)",
       "7:bad request or body too large (400, 413)",
     },
-    footer = {"", "ferry wait exits with the program's own exit code.", "See docs/CLI.md."})
+    footer = {
+      "",
+      "ferry wait exits with the program's own exit code; ferry migrate --wait with 1 when the",
+      "migration did not commit.",
+      "See docs/CLI.md."
+    })
 public final class FerryCli implements Callable<Integer> {
   @Spec CommandSpec spec;
 

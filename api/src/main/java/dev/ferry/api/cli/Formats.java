@@ -12,6 +12,9 @@ final class Formats {
   private static final DateTimeFormatter LOCAL_TIME =
       DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss", Locale.ROOT);
 
+  private static final DateTimeFormatter LOCAL_TIME_MILLIS =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS", Locale.ROOT);
+
   private Formats() {}
 
   /** 1536 → "1.5 KiB"; below 1 KiB, "512 B". */
@@ -31,9 +34,24 @@ final class Formats {
     return String.format(Locale.ROOT, "%.3f ms", micros / 1000.0);
   }
 
+  /** Microseconds as milliseconds with three decimals and no unit, for tables: "12.345". */
+  static String millisNumber(long micros) {
+    return String.format(Locale.ROOT, "%.3f", micros / 1000.0);
+  }
+
   /** An instant in the local time zone, to the second; null → "-". */
   static String time(Instant t, ZoneId zone) {
     return t == null ? "-" : LOCAL_TIME.format(t.atZone(zone));
+  }
+
+  /** An instant in the local time zone, to the millisecond; null → "-". */
+  static String timeMillis(Instant t, ZoneId zone) {
+    return t == null ? "-" : LOCAL_TIME_MILLIS.format(t.atZone(zone));
+  }
+
+  /** A string, or "-" when it is null or empty. */
+  static String orDash(String s) {
+    return s == null || s.isEmpty() ? "-" : s;
   }
 
   /** Rows as left-aligned columns separated by two spaces, without trailing spaces. */

@@ -2,12 +2,15 @@ package dev.ferry.api.http;
 
 import dev.ferry.config.HttpSettings;
 import dev.ferry.node.service.CheckpointResult;
+import dev.ferry.node.service.ClusterService;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.LogChunk;
 import dev.ferry.node.service.LogStream;
+import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.NodeInfo;
 import dev.ferry.node.service.ProcessInfo;
-import dev.ferry.node.service.ProcessService;
+import dev.ferry.transport.proto.FerryEvent;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -33,8 +36,10 @@ import org.apache.pekko.http.javadsl.model.HttpMethod;
 import org.apache.pekko.http.javadsl.model.HttpMethods;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.Allow;
+import org.apache.pekko.http.javadsl.model.headers.Location;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.ExceptionHandler;
@@ -43,20 +48,25 @@ import org.apache.pekko.http.javadsl.server.PathMatchers;
 import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.BoundedSourceQueue;
+import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
 /**
- * The HTTP API of a node, {@code /v1/...}, over a {@link ProcessService}. The route tree is built
+ * The HTTP API of a node, {@code /v1/...}, over a {@link ClusterService}: the processes of the
+ * whole cluster (any node answers for any process), its nodes, migrations between them and the
+ * cluster-wide event stream ({@code GET /v1/events}, Server-Sent Events). The route tree is built
  * from one table of {@link Endpoint}s and their handlers, so the list {@link #endpoints()} returns
  * is by construction the set of routes served; {@code docs/openapi.yaml} documents the same set (a
  * test compares them).
  *
  * <p>Every failure is answered as JSON (see {@link ApiErrors}); when the settings carry a token,
  * every request, health included, needs {@code Authorization: Bearer <token>}. Routes that wait
- * ({@code /wait}, followed logs) are not cut by the server's request timeout; they bound their own
- * waiting. This class holds no state of its own beyond its settings: it is safe to build once and
- * serve from many connections.
+ * ({@code /wait}, followed logs, migrations, events) are not cut by the server's request timeout;
+ * they bound their own waiting (the event stream lasts until the client goes away). This class
+ * holds no state of its own beyond its settings: it is safe to build once and serve from many
+ * connections.
  */
 public final class FerryRoutes extends AllDirectives {
   /** How long one read of a followed log waits for new bytes before asking again. */
@@ -77,21 +87,47 @@ public final class FerryRoutes extends AllDirectives {
 
   public static final String COMPLETE_HEADER = "X-Ferry-Complete";
 
+  /** Default {@code timeout} of a migration request that waits for the end; at most MAX_WAIT. */
+  public static final Duration DEFAULT_MIGRATION_WAIT = Duration.ofMinutes(2);
+
+  /** How long a cancellation waits for the migration to end before answering 202. */
+  public static final Duration CANCEL_WAIT = Duration.ofSeconds(30);
+
+  /** How often a waiting migration request asks for the migration's record. */
+  public static final Duration MIGRATION_POLL = Duration.ofMillis(5);
+
+  /** How long the event stream may be quiet before a comment line is sent to keep it open. */
+  public static final Duration EVENT_HEARTBEAT = Duration.ofSeconds(15);
+
+  /**
+   * Events held for one slow event-stream client; a client that falls further behind is cut off
+   * (its stream ends) rather than silently missing events.
+   */
+  public static final int EVENT_BUFFER = 1024;
+
   private static final long BODY_READ_TIMEOUT_MILLIS = Duration.ofMinutes(5).toMillis();
 
-  private final ProcessService service;
+  private final ClusterService service;
   private final String nodeName;
   private final HttpSettings http;
   private final byte[] tokenDigest;
+  private final Duration eventHeartbeat;
   private final List<Handled> table;
 
   /** A route of the table: what it answers and the route that answers, given its path params. */
   private record Handled(Endpoint endpoint, Function<Map<String, String>, Route> handler) {}
 
-  public FerryRoutes(ProcessService service, String nodeName, HttpSettings http) {
+  public FerryRoutes(ClusterService service, String nodeName, HttpSettings http) {
+    this(service, nodeName, http, EVENT_HEARTBEAT);
+  }
+
+  /** As {@link #FerryRoutes(ClusterService, String, HttpSettings)}, with another heartbeat. */
+  public FerryRoutes(
+      ClusterService service, String nodeName, HttpSettings http, Duration eventHeartbeat) {
     this.service = service;
     this.nodeName = nodeName;
     this.http = http;
+    this.eventHeartbeat = eventHeartbeat;
     String token = http.token() == null ? "" : http.token();
     this.tokenDigest = token.isEmpty() ? null : sha256(token);
     this.table = buildTable();
@@ -123,6 +159,16 @@ public final class FerryRoutes extends AllDirectives {
     t.add(
         new Handled(
             new Endpoint("POST", "/v1/processes/{pid}/restore"), p -> restore(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/processes/{pid}/migrations"), p -> migrate(p.get("pid"))));
+    t.add(new Handled(new Endpoint("GET", "/v1/nodes"), p -> nodes()));
+    t.add(new Handled(new Endpoint("GET", "/v1/migrations"), p -> migrations()));
+    t.add(new Handled(new Endpoint("GET", "/v1/migrations/{id}"), p -> migration(p.get("id"))));
+    t.add(
+        new Handled(
+            new Endpoint("DELETE", "/v1/migrations/{id}"), p -> cancelMigration(p.get("id"))));
+    t.add(new Handled(new Endpoint("GET", "/v1/events"), p -> events()));
     return Collections.unmodifiableList(t);
   }
 
@@ -369,6 +415,197 @@ public final class FerryRoutes extends AllDirectives {
           Engine engine = RequestBodies.restoreEngine(body);
           return service.restore(pid, engine).thenApply(p -> json(200, p));
         });
+  }
+
+  // ---------------------------------------------------------------- cluster
+
+  private Route nodes() {
+    return respond(
+        service
+            .nodes()
+            .thenApply(
+                ns -> {
+                  Map<String, List<NodeInfo>> body = new LinkedHashMap<>();
+                  body.put("nodes", ns);
+                  return json(200, body);
+                }));
+  }
+
+  /**
+   * Starts a migration: 202 with its record at once, or, when asked to wait (body {@code "wait":
+   * true} or {@code ?wait=true}), 200 with the final record once it has committed, aborted or been
+   * cancelled, or 202 with the current one when {@code timeout} passes first. Not subject to the
+   * server's request timeout: the service bounds the start, {@code timeout} the waiting.
+   */
+  private Route migrate(String pid) {
+    return parameterMap(
+        query -> {
+          boolean waitParam = QueryParams.bool("wait", param(query, "wait"), false);
+          Duration timeout =
+              QueryParams.duration(
+                  "timeout", param(query, "timeout"), DEFAULT_MIGRATION_WAIT, MAX_WAIT);
+          return withoutRequestTimeout(
+              () ->
+                  withBody(
+                      body -> {
+                        MigrationRequest req = RequestBodies.migrationRequest(body);
+                        CompletionStage<MigrationInfo> started =
+                            service.migrate(pid, req.to(), req.strategy());
+                        if (!(waitParam || req.await())) {
+                          return started.thenApply(m -> migrationResponse(202, m));
+                        }
+                        return started
+                            .thenCompose(m -> awaitMigrationEnd(m, timeout))
+                            .thenApply(
+                                m -> migrationResponse(MigrationStates.isEnded(m) ? 200 : 202, m));
+                      }));
+        });
+  }
+
+  private static HttpResponse migrationResponse(int status, MigrationInfo m) {
+    return json(status, m).addHeader(Location.create("/v1/migrations/" + m.id()));
+  }
+
+  /**
+   * Asks for the record every {@link #MIGRATION_POLL} until it has ended or {@code timeout} has
+   * passed, one question at a time. A migration that is not found yet (just accepted, not yet
+   * listed by every node) is asked about again.
+   */
+  private CompletionStage<MigrationInfo> awaitMigrationEnd(MigrationInfo first, Duration timeout) {
+    CompletableFuture<MigrationInfo> result = new CompletableFuture<>();
+    pollMigration(first, System.nanoTime() + timeout.toNanos(), result);
+    return result;
+  }
+
+  private void pollMigration(
+      MigrationInfo last, long deadline, CompletableFuture<MigrationInfo> result) {
+    if (MigrationStates.isEnded(last) || System.nanoTime() - deadline >= 0) {
+      result.complete(last);
+      return;
+    }
+    // A fresh task for every poll, so a service that answers at once does not deepen the stack.
+    CompletableFuture.runAsync(
+        () -> {
+          try {
+            service
+                .migration(last.id())
+                .whenComplete(
+                    (m, t) -> {
+                      if (t == null) {
+                        pollMigration(m, deadline, result);
+                      } else if (FerryException.of(t).kind() == FerryException.Kind.NOT_FOUND) {
+                        pollMigration(last, deadline, result);
+                      } else {
+                        result.completeExceptionally(t);
+                      }
+                    });
+          } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+          }
+        },
+        CompletableFuture.delayedExecutor(MIGRATION_POLL.toNanos(), TimeUnit.NANOSECONDS));
+  }
+
+  private Route migrations() {
+    return respond(
+        service
+            .migrations()
+            .thenApply(
+                ms -> {
+                  Map<String, List<MigrationInfo>> body = new LinkedHashMap<>();
+                  body.put("migrations", ms);
+                  return json(200, body);
+                }));
+  }
+
+  private Route migration(String id) {
+    return respond(service.migration(id).thenApply(m -> json(200, m)));
+  }
+
+  /**
+   * Cancels, then waits (at most {@link #CANCEL_WAIT}) for the migration to end, so that the answer
+   * is the final record: 200 {@code cancelled} (or {@code aborted}: either way the process runs on
+   * at its source), 409 if it committed before the cancellation could stop it, 202 with the current
+   * record if it is still ending when the wait runs out.
+   */
+  private Route cancelMigration(String id) {
+    return withoutRequestTimeout(
+        () ->
+            respond(
+                service
+                    .cancelMigration(id)
+                    .thenCompose(m -> awaitMigrationEnd(m, CANCEL_WAIT))
+                    .thenApply(
+                        m -> {
+                          if (!MigrationStates.isEnded(m)) {
+                            return json(202, m);
+                          }
+                          if (m.state().equals("committed")) {
+                            throw FerryException.conflict(
+                                "migration "
+                                    + id
+                                    + " committed before it could be cancelled; "
+                                    + m.pid()
+                                    + " runs on "
+                                    + m.toNode());
+                          }
+                          return json(200, m);
+                        })));
+  }
+
+  /**
+   * The cluster's events from now on, as Server-Sent Events (see {@link EventJson}):
+   *
+   * <pre>
+   *   : subscribed                  once the node has subscribed; every later event is sent
+   *
+   *   event: process                one event: its kind, then its JSON on one line
+   *   data: {"at": ..., "process": {...}}
+   *
+   *   :                             a heartbeat after every eventHeartbeat of quiet
+   * </pre>
+   *
+   * Each request subscribes when its response starts and unsubscribes when the stream ends for any
+   * reason: the client went away (the node notices at the next event or heartbeat it writes), or it
+   * fell {@link #EVENT_BUFFER} events behind (its stream is then cut, so that it knows it missed
+   * some). The heartbeat keeps proxies from closing a quiet connection.
+   *
+   * <p>The bytes are written here rather than by Pekko's {@code EventStreamMarshalling}, whose
+   * keep-alive is an empty {@code data:} event rather than a comment and which writes {@code data:}
+   * before {@code event:}; SSE clients read both the same, line-oriented scripts do not.
+   */
+  private Route events() {
+    Source<ByteString, NotUsed> events =
+        Source.<FerryEvent>queue(EVENT_BUFFER)
+            .mapMaterializedValue(queue -> service.subscribe(e -> offer(queue, e)))
+            .watchTermination(
+                (subscription, done) -> {
+                  done.whenComplete((ok, failure) -> subscription.close());
+                  return NotUsed.getInstance();
+                })
+            .mapConcat(e -> EventJson.toServerSentEvent(e).map(List::of).orElse(List.of()));
+    // The queue is materialized, so subscribed, before the first element flows: the opening
+    // comment reaches the client only once it can no longer miss an event.
+    Source<ByteString, NotUsed> stream =
+        events
+            .prepend(Source.single(EventJson.OPENING))
+            .keepAlive(eventHeartbeat, () -> EventJson.HEARTBEAT);
+    HttpResponse response =
+        HttpResponse.create()
+            .withStatus(StatusCodes.OK)
+            .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+            .withEntity(
+                HttpEntities.createChunked(
+                    ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), stream));
+    return withoutRequestTimeout(() -> complete(response));
+  }
+
+  private static void offer(BoundedSourceQueue<FerryEvent> queue, FerryEvent e) {
+    if (queue.offer(e) == QueueOfferResult.dropped()) {
+      queue.fail(
+          new IllegalStateException(
+              "event stream client is more than " + EVENT_BUFFER + " events behind"));
+    }
   }
 
   // ---------------------------------------------------------------- helpers

@@ -28,6 +28,9 @@ public final class RequestBodies {
   /** The fields of {@code POST /v1/processes/{pid}/restore}. */
   public static final List<String> RESTORE_FIELDS = List.of("engine");
 
+  /** The fields of {@code POST /v1/processes/{pid}/migrations}. */
+  public static final List<String> MIGRATION_FIELDS = List.of("to", "strategy", "wait");
+
   private RequestBodies() {}
 
   /** Parses {@code {"module", "engine", "args", "env", "files"}} into a {@link RunRequest}. */
@@ -61,6 +64,39 @@ public final class RequestBodies {
     }
     checkFields(root, RESTORE_FIELDS);
     return engine(root.get("engine"));
+  }
+
+  /**
+   * Parses the optional body of a migration, {@code {"to": "n2", "strategy": "data-segment",
+   * "wait": false}}; every field is optional, and an empty body is {@link
+   * MigrationRequest#DEFAULTS}.
+   */
+  public static MigrationRequest migrationRequest(byte[] body) {
+    JsonNode root = parseObject(body, true);
+    if (root == null) {
+      return MigrationRequest.DEFAULTS;
+    }
+    checkFields(root, MIGRATION_FIELDS);
+    JsonNode wait = root.get("wait");
+    if (wait != null && !wait.isNull() && !wait.isBoolean()) {
+      throw FerryException.badRequest("field 'wait' must be true or false");
+    }
+    return new MigrationRequest(
+        optionalName(root, "to", "a node name (see GET /v1/nodes)"),
+        optionalName(root, "strategy", "a strategy name such as \"data-segment\""),
+        wait != null && wait.asBoolean(false));
+  }
+
+  /** A string field that may be absent or null (then null), but not empty or of another type. */
+  private static String optionalName(JsonNode root, String field, String what) {
+    JsonNode node = root.get(field);
+    if (node == null || node.isNull()) {
+      return null;
+    }
+    if (!node.isTextual() || node.asText().isBlank()) {
+      throw FerryException.badRequest("field '" + field + "' must be " + what);
+    }
+    return node.asText();
   }
 
   private static JsonNode parseObject(byte[] body, boolean emptyAllowed) {

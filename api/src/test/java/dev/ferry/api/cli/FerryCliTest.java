@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.ferry.api.FakeProcessService;
+import dev.ferry.api.FakeClusterService;
 import dev.ferry.api.TestServer;
 import dev.ferry.api.http.ApiJson;
 import dev.ferry.node.service.Engine;
@@ -36,7 +36,7 @@ class FerryCliTest {
   private static final byte[] WASM = {0, 'a', 's', 'm', 1, 0, 0, 0};
 
   private static TestServer server;
-  private static FakeProcessService service;
+  private static FakeClusterService service;
 
   @TempDir Path tmp;
 

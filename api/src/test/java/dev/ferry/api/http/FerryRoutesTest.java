@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.ferry.api.FakeProcessService;
+import dev.ferry.api.FakeClusterService;
 import dev.ferry.api.TestServer;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.LogStream;
@@ -34,7 +34,7 @@ class FerryRoutesTest {
   private static final byte[] WASM = {0, 'a', 's', 'm', 1, 0, 0, 0};
 
   private static TestServer server;
-  private static FakeProcessService service;
+  private static FakeClusterService service;
 
   @BeforeAll
   static void start() throws Exception {
@@ -666,7 +666,7 @@ class FerryRoutesTest {
   @Test
   void endpointsAreListedOnce() {
     List<Endpoint> endpoints = server.routes.endpoints();
-    assertEquals(11, endpoints.size());
+    assertEquals(17, endpoints.size());
     assertEquals(endpoints.size(), new java.util.HashSet<>(endpoints).size());
   }
 }

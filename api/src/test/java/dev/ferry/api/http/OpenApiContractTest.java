@@ -9,9 +9,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.ferry.api.FakeProcessService;
+import dev.ferry.api.FakeClusterService;
 import dev.ferry.api.RepoFiles;
 import dev.ferry.api.TestServer;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.net.URLEncoder;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -46,7 +49,7 @@ class OpenApiContractTest {
 
   private static JsonNode spec;
   private static TestServer server;
-  private static FakeProcessService service;
+  private static FakeClusterService service;
 
   @BeforeAll
   static void start() throws Exception {
@@ -115,8 +118,8 @@ class OpenApiContractTest {
   }
 
   /**
-   * Every documented query parameter is really read: an invalid value for it is a 400 whose
-   * message names it (a route that ignored the parameter would answer 2xx).
+   * Every documented query parameter is really read: an invalid value for it is a 400 whose message
+   * names it (a route that ignored the parameter would answer 2xx).
    */
   @TestFactory
   List<DynamicTest> everyDocumentedQueryParameterIsReadByTheRoute() {
@@ -142,7 +145,8 @@ class OpenApiContractTest {
                       server.client.send(
                           server.request(path).method(e.method(), body).build(),
                           HttpResponse.BodyHandlers.ofString());
-                  assertEquals(400, r.statusCode(), e + " ignored ?" + name + "=not-valid: " + r.body());
+                  assertEquals(
+                      400, r.statusCode(), e + " ignored ?" + name + "=not-valid: " + r.body());
                   assertTrue(r.body().contains("'" + name + "'"), r.body());
                 }));
       }
@@ -163,6 +167,8 @@ class OpenApiContractTest {
     if (e.path().endsWith("/restore")) {
       service.checkpoint(pid, false); // only a checkpointed process can be restored
     }
+    // A migration that has not ended, so that it can be shown and cancelled.
+    String migrationId = startMigration();
 
     String path = e.path();
     StringBuilder query = new StringBuilder();
@@ -173,9 +179,13 @@ class OpenApiContractTest {
       if (in.equals("path")) {
         assertTrue(
             path.contains("{" + name + "}"), e + ": path parameter " + name + " not in the path");
-        path =
-            path.replace(
-                "{" + name + "}", name.equals("pid") ? pid : param.path("example").asText());
+        String value =
+            switch (name) {
+              case "pid" -> pid;
+              case "id" -> migrationId;
+              default -> param.path("example").asText();
+            };
+        path = path.replace("{" + name + "}", value);
       } else if (in.equals("query")) {
         assertTrue(param.has("example"), e + ": query parameter " + name + " needs an example");
         query
@@ -205,8 +215,20 @@ class OpenApiContractTest {
     if (contentType != null) {
       req.header("Content-Type", contentType);
     }
-    HttpResponse<byte[]> r = server.send(req.build());
-    String text = new String(r.body(), StandardCharsets.UTF_8);
+    HttpResponse<InputStream> r =
+        server.client.send(req.build(), HttpResponse.BodyHandlers.ofInputStream());
+    String actualType = r.headers().firstValue("Content-Type").orElse("");
+    byte[] bytes;
+    try (InputStream in = r.body()) {
+      // An event stream never ends by itself: its first line is enough.
+      bytes =
+          actualType.equals("text/event-stream")
+              ? new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))
+                  .readLine()
+                  .getBytes(StandardCharsets.UTF_8)
+              : in.readAllBytes();
+    }
+    String text = new String(bytes, StandardCharsets.UTF_8);
     int status = r.statusCode();
 
     assertFalse(status == 404 && text.contains("no route for"), e + " is not routed: " + text);
@@ -220,14 +242,22 @@ class OpenApiContractTest {
         e + " should succeed with its documented examples, got " + status + ": " + text);
 
     JsonNode media = resolve(documentedResponse).path("content");
-    String actualType = r.headers().firstValue("Content-Type").orElse("");
     assertTrue(media.has(actualType), e + " answered " + actualType + ", documented: " + media);
     if (actualType.equals("application/json")) {
       validate(
-          ApiJson.mapper().readTree(r.body()),
+          ApiJson.mapper().readTree(bytes),
           media.path(actualType).path("schema"),
           e + " " + status);
     }
+  }
+
+  /** Starts moving a new process to the other node; the migration stays pending. */
+  private static String startMigration() {
+    return service
+        .migrate(service.start(), FakeClusterService.OTHER, null)
+        .toCompletableFuture()
+        .join()
+        .id();
   }
 
   private String uploadModule() throws Exception {
@@ -258,6 +288,49 @@ class OpenApiContractTest {
     JsonNode p = ApiJson.mapper().readTree(r.body());
     assertTrue(p.has("endedAt") && p.has("exitCode") && p.has("lastCheckpoint"), p.toString());
     validate(p, spec.at("/components/schemas/ProcessInfo"), "finished process");
+  }
+
+  @Test
+  void migrationsInEveryEndStateMatchTheSchema() throws Exception {
+    String committed = startMigration();
+    for (int i = 0; i < 4; i++) {
+      service.advance(committed);
+    }
+    service.abort(startMigration(), "the destination went away");
+    startMigration();
+    HttpResponse<byte[]> r = server.send(server.request("/v1/migrations").GET().build());
+    JsonNode all = ApiJson.mapper().readTree(r.body());
+    validate(all, spec.at("/components/schemas/MigrationList"), "migrations");
+    List<String> states = new ArrayList<>();
+    for (JsonNode m : all.path("migrations")) {
+      states.add(m.path("state").asText());
+    }
+    assertTrue(states.containsAll(List.of("committed", "aborted", "pending")), states.toString());
+  }
+
+  /** Every kind of event the stream sends matches the documented Event schema. */
+  @Test
+  void eventsMatchTheEventSchema() throws Exception {
+    HttpResponse<InputStream> r =
+        server.client.send(
+            server.request("/v1/events").GET().build(), HttpResponse.BodyHandlers.ofInputStream());
+    try (BufferedReader in =
+        new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+      assertEquals(": subscribed", in.readLine());
+      service.emit(FakeClusterService.nodeEvent(1, "n2", "unreachable"));
+      service.emit(FakeClusterService.processEvent(2, "p-1", "exited", 0));
+      service.abort(startMigration(), "the destination went away");
+      List<String> kinds = new ArrayList<>();
+      while (kinds.size() < 4) {
+        String line = in.readLine();
+        if (line.startsWith("data: ")) {
+          JsonNode event = ApiJson.mapper().readTree(line.substring("data: ".length()));
+          validate(event, spec.at("/components/schemas/Event"), "event " + kinds.size());
+          kinds.add(event.path("kind").asText());
+        }
+      }
+      assertEquals(List.of("node", "process", "migration", "migration"), kinds);
+    }
   }
 
   // ---------------------------------------------------------------- a small schema checker
@@ -318,6 +391,7 @@ class OpenApiContractTest {
       }
       case "integer" ->
           assertTrue(value.isIntegralNumber(), where + ": expected an integer, got " + value);
+      case "number" -> assertTrue(value.isNumber(), where + ": expected a number, got " + value);
       case "boolean" -> assertTrue(value.isBoolean(), where + ": expected a boolean, got " + value);
       default -> fail(where + ": schema without a type the checker knows: " + schema);
     }
