@@ -118,7 +118,7 @@ public final class ClusterProcessService implements ClusterService {
         .thenCompose(x -> x);
   }
 
-  private static final Duration ATTEMPT = Duration.ofSeconds(3);
+  private static final Duration ATTEMPT = Duration.ofSeconds(1);
 
   @Override
   public CompletionStage<ModuleInfo> uploadModule(byte[] wasm, boolean preemptible) {
@@ -325,18 +325,23 @@ public final class ClusterProcessService implements ClusterService {
     return migrationRecords().thenApply(l -> l.stream().map(Wire::migration).toList());
   }
 
+  /** One migration by id: every node is asked for that record only (the source has it). */
+  private CompletionStage<MigrationRecord> migrationRecord(String id) {
+    return askAllAgents(NodeRequest.newBuilder().setGetMigration(id == null ? "" : id))
+        .thenApply(replies -> replies.stream()
+            .flatMap(r -> r.getMigrations().getMigrationsList().stream())
+            .max(Comparator.comparingLong(MigrationRecord::getFinishedAtMicros))
+            .orElseThrow(() -> FerryException.notFound("no migration '" + id + "' in the cluster")));
+  }
+
   @Override
   public CompletionStage<MigrationInfo> migration(String id) {
-    return migrationRecords().thenApply(l -> l.stream().filter(m -> m.getId().equals(id))
-        .findFirst().map(Wire::migration)
-        .orElseThrow(() -> FerryException.notFound("no migration '" + id + "' in the cluster")));
+    return migrationRecord(id).thenApply(Wire::migration);
   }
 
   @Override
   public CompletionStage<MigrationInfo> cancelMigration(String id) {
-    return migrationRecords().thenCompose(l -> {
-      MigrationRecord m = l.stream().filter(r -> r.getId().equals(id)).findFirst()
-          .orElseThrow(() -> FerryException.notFound("no migration '" + id + "' in the cluster"));
+    return migrationRecord(id).thenCompose(m -> {
       if (m.getState() == MigrationRecord.State.COMMITTED
           || m.getState() == MigrationRecord.State.ABORTED
           || m.getState() == MigrationRecord.State.CANCELLED) {

@@ -58,6 +58,9 @@ public final class ClusterRuntime {
   private final ExternalShardAllocationClient allocation;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
   private final ActorRef<Topic.Command<FerryEvent>> topic;
+  /** "node/moduleHash" pairs known to be stored on that node (modules are never deleted). */
+  final java.util.Set<String> knownModules = ConcurrentHashMap.newKeySet();
+
   /** Migrations this node coordinates, by id (only while running). */
   final Map<String, MigrationCoordinator> running = new ConcurrentHashMap<>();
 

@@ -125,6 +125,7 @@ final class MigrationCoordinator implements MigrationContext {
 
   private void run() {
     long t0 = System.nanoTime();
+    MigrationRecord.State finalState = MigrationRecord.State.ABORTED;
     long frozenAt = 0;
     Capture capture = null;
     boolean placedAtDestination = false;
@@ -159,7 +160,8 @@ final class MigrationCoordinator implements MigrationContext {
       update(r -> r.setRestoreMicros(micros(restored - rs))
           .setTotalFreezeMicros(micros(restored - frozen)));
       strategy.commit(this, capture);
-      update(r -> r.setState(MigrationRecord.State.COMMITTED));
+      rt.knownModules.add(toNode + "/" + capture.image().getModuleHash());
+      finalState = MigrationRecord.State.COMMITTED;
     } catch (Throwable e) {
       String why = cancelled && !committing ? "cancelled by the operator" : message(e);
       log.warn("migration {} of {} to {} aborted: {}", id, pid, toNode, why);
@@ -173,16 +175,18 @@ final class MigrationCoordinator implements MigrationContext {
       }
       long resumedAt = System.nanoTime();
       long frozen = frozenAt;
-      update(r -> {
-        r.setState(cancelled && !committing ? MigrationRecord.State.CANCELLED : MigrationRecord.State.ABORTED)
-            .setError(why);
+      finalState = cancelled && !committing ? MigrationRecord.State.CANCELLED : MigrationRecord.State.ABORTED;
+      synchronized (this) {
+        rec.setError(why);
         if (frozen != 0) {
-          r.setTotalFreezeMicros(micros(resumedAt - frozen));
+          rec.setTotalFreezeMicros(micros(resumedAt - frozen));
         }
-      });
+      }
     } finally {
+      // The final state, the total and the end time become visible together.
       long total = System.nanoTime() - t0;
-      update(r -> r.setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
+      MigrationRecord.State end = finalState;
+      update(r -> r.setState(end).setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
       rt.running.remove(id);
       MigrationRecord r = record();
       entity.tell(ProcessCommand.newBuilder().setPid(pid)
@@ -211,6 +215,12 @@ final class MigrationCoordinator implements MigrationContext {
     update(r -> r.setState(s));
   }
 
+  private MigrationRecord.State published;
+
+  /**
+   * Applies a change to the record and saves it; publishes an event when the state changed (so
+   * subscribers see each phase once, with the times known by then).
+   */
   private void update(java.util.function.Consumer<MigrationRecord.Builder> change) {
     synchronized (this) {
       change.accept(rec);
@@ -221,7 +231,14 @@ final class MigrationCoordinator implements MigrationContext {
   private void publish() {
     MigrationRecord r = record();
     rt.saveMigration(r);
-    rt.publish(rt.event().setMigration(r).build());
+    boolean changed;
+    synchronized (this) {
+      changed = r.getState() != published;
+      published = r.getState();
+    }
+    if (changed) {
+      rt.publish(rt.event().setMigration(r).build());
+    }
   }
 
   private static long micros(long nanos) {
@@ -375,7 +392,15 @@ final class MigrationCoordinator implements MigrationContext {
 
     @Override
     public boolean hasModule(String moduleHash) throws MigrationException {
-      return ask(NodeRequest.newBuilder().setModuleHash(moduleHash)).getAck().getPresent();
+      // Modules never leave a node's store: once known there, no need to ask again.
+      if (rt.knownModules.contains(toNode + "/" + moduleHash)) {
+        return true;
+      }
+      boolean present = ask(NodeRequest.newBuilder().setModuleHash(moduleHash)).getAck().getPresent();
+      if (present) {
+        rt.knownModules.add(toNode + "/" + moduleHash);
+      }
+      return present;
     }
 
     @Override

@@ -90,6 +90,9 @@ final class NodeAgent {
         case LIST_MIGRATIONS:
           reply(r, NodeReply.newBuilder().setMigrations(migrations()).build());
           break;
+        case GET_MIGRATION:
+          reply(r, NodeReply.newBuilder().setMigrations(migration(r.getGetMigration())).build());
+          break;
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
@@ -209,8 +212,30 @@ final class NodeAgent {
         .setLoad(load < 0 ? -1 : load / cpus)
         .setProcesses(local.size())
         .setRunning((int) local.stream().filter(p -> p.state() == ProcessState.RUNNING).count())
-        .setHttpUrl("http://" + rt.settings.http().host() + ":" + rt.settings.http().port())
+        .setHttpUrl("http://" + advertisedHttpHost() + ":" + rt.settings.http().port())
         .build();
+  }
+
+  /** The HTTP host clients can use: the cluster host when HTTP listens on every address. */
+  private String advertisedHttpHost() {
+    String h = rt.settings.http().host();
+    return h.equals("0.0.0.0") || h.equals("::") || h.equals("[::]") ? rt.settings.node().host() : h;
+  }
+
+  private MigrationList migration(String id) {
+    MigrationList.Builder b = MigrationList.newBuilder();
+    MigrationCoordinator live = rt.running.get(id);
+    if (live != null) {
+      return b.addMigrations(live.record()).build();
+    }
+    rt.store.table(TableName.MIGRATIONS).get(id).ifPresent(bytes -> {
+      try {
+        b.addMigrations(MigrationRecord.parseFrom(bytes));
+      } catch (IOException ignored) {
+        // corrupt: as if absent
+      }
+    });
+    return b.build();
   }
 
   private MigrationList migrations() {

@@ -778,14 +778,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             "cannot write the sandbox of incoming " + pid + ": " + ex, ex);
       }
     }
-    store.logs().delete(pid);
     byte[] out = b.getStdout().toByteArray();
     byte[] err = b.getStderr().toByteArray();
-    store.logs().append(pid, 1, out, 0, out.length);
-    store.logs().append(pid, 2, err, 0, err.length);
     ProcessRecord incoming = rec.toBuilder().setState(ProcessRecord.State.MIGRATING)
         .setNode(nodeName).build();
+    // One transaction (log calls inside a batch join it), then one sync: durable, then acked.
     store.write(w -> {
+      store.logs().delete(pid);
+      store.logs().append(pid, 1, out, 0, out.length);
+      store.logs().append(pid, 2, err, 0, err.length);
       w.put(TableName.IMAGES, pid, b.getImage().toByteArray());
       w.put(TableName.PROCESSES, pid, incoming.toByteArray());
       w.put(TableName.META, "incoming:" + migrationId, pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));

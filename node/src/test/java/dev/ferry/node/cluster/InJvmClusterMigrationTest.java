@@ -96,11 +96,11 @@ class InJvmClusterMigrationTest {
     ClusterService n1 = nodes.get(0).service();
     assertEquals(3, get(n1.nodes()).size());
     String hash = get(n1.uploadModule(TestNodes.guest("churn"), false)).hash();
-    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, List.of("400", "2000"), Map.of(), Map.of())));
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, List.of("800", "2000"), Map.of(), Map.of())));
     get(n1.awaitExit(ref.id()));
     byte[] expected = stdout(n1, ref.id());
 
-    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("400", "2000"), Map.of(), Map.of())));
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("800", "2000"), Map.of(), Map.of())));
     int committed = 0;
     for (int i = 0; i < 10; i++) {
       ClusterService asker = nodes.get(i % 3).service(); // any node can be asked
