@@ -137,6 +137,42 @@ class InJvmClusterMigrationTest {
   }
 
   @Test
+  void everyNodeSeesTheClusterWideEventsOfOtherNodes() throws Exception {
+    java.util.concurrent.BlockingQueue<dev.ferry.transport.proto.FerryEvent> seen =
+        new java.util.concurrent.LinkedBlockingQueue<>();
+    ClusterService n3 = nodes.get(2).service();
+    try (ClusterService.Subscription sub = n3.subscribe(seen::add)) {
+      Thread.sleep(500); // the subscription spreads through the cluster
+      ClusterService n1 = nodes.get(0).service();
+      String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+      ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+      MigrationInfo m = awaitMigration(n1, get(n1.migrate(p.id(), "n2", null)).id());
+      assertEquals("committed", m.state());
+      get(n1.kill(p.id()));
+      List<String> kinds = new ArrayList<>();
+      long deadline = System.currentTimeMillis() + 10_000;
+      while (!(kinds.contains("process:started") && kinds.contains("migration:COMMITTED")
+          && kinds.contains("process:killed")) && System.currentTimeMillis() < deadline) {
+        var e = seen.poll(200, TimeUnit.MILLISECONDS);
+        if (e == null) {
+          continue;
+        }
+        if (e.hasProcessEvent() && e.getProcessEvent().getPid().equals(p.id())) {
+          kinds.add("process:" + e.getProcessEvent().getWhat());
+          assertTrue(List.of("n1", "n2").contains(e.getNode()), e.toString());
+        } else if (e.hasMigration() && e.getMigration().getId().equals(m.id())) {
+          kinds.add("migration:" + e.getMigration().getState().name());
+          assertEquals("n1", e.getNode());
+        }
+      }
+      assertTrue(kinds.contains("process:started"), kinds.toString());
+      assertTrue(kinds.contains("migration:COMMITTED"), kinds.toString());
+      assertTrue(kinds.contains("process:killed"), kinds.toString());
+      assertEquals(1, kinds.stream().filter(k -> k.equals("migration:COMMITTED")).count(), kinds.toString());
+    }
+  }
+
+  @Test
   void badMigrationRequestsFailClearlyAndChangeNothing() throws Exception {
     ClusterService n1 = nodes.get(0).service();
     String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
