@@ -7,10 +7,10 @@ import dev.ferry.config.FerrySettings;
 import dev.ferry.node.cluster.ClusterProcessService;
 import dev.ferry.node.cluster.ClusterRuntime;
 import dev.ferry.node.process.NodeProcesses;
-import dev.ferry.node.service.ClusterService;
-import dev.ferry.strategies.Strategies;
 import dev.ferry.node.runtime.ModuleRegistry;
+import dev.ferry.node.service.ClusterService;
 import dev.ferry.statestore.FerryStore;
+import dev.ferry.strategies.Strategies;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,8 +28,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One Ferry node: its LMDB store, its modules and processes, and its Pekko Cluster member
- * (Artery TCP). With no seeds configured it forms a one-node cluster by joining itself.
+ * One Ferry node: its LMDB store, its modules and processes, and its Pekko Cluster member (Artery
+ * TCP). With no seeds configured it forms a one-node cluster by joining itself.
  *
  * <p>{@link #start} returns once the store is open, the node is an Up cluster member and the
  * processes of the last shutdown have been resumed. {@link #close} checkpoints every running
@@ -69,7 +69,8 @@ public final class FerryNode implements AutoCloseable {
       store = FerryStore.open(dataDir.resolve("store"), settings.store().mapSize());
       system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, pekkoConfig(settings));
       joinCluster(system, settings);
-      ModuleRegistry modules = new ModuleRegistry(store, settings.runtime(), dataDir.resolve("tmp"));
+      ModuleRegistry modules =
+          new ModuleRegistry(store, settings.runtime(), dataDir.resolve("tmp"));
       Strategies strategies = Strategies.load(settings);
       NodeProcesses processes = new NodeProcesses(settings.node().name(), settings, store, modules);
       processes.recover();
@@ -109,7 +110,8 @@ public final class FerryNode implements AutoCloseable {
         .resolve();
   }
 
-  private static void joinCluster(ActorSystem<Void> system, FerrySettings s) throws InterruptedException {
+  private static void joinCluster(ActorSystem<Void> system, FerrySettings s)
+      throws InterruptedException {
     Cluster cluster = Cluster.get(system);
     if (s.node().seeds().isEmpty()) {
       Address self = cluster.selfMember().address();

@@ -53,19 +53,39 @@ class NodeRestartTest {
     try (FerryNode node = FerryNode.start(settings)) {
       ProcessService svc = node.service();
       String linesHash = get(svc.uploadModule(TestNodes.guest("lines"), false)).hash();
-      ProcessInfo ref = get(svc.run(new RunRequest(linesHash, Engine.COMPILED,
-          List.of("30000", "1000", "unbuffered"), Map.of(), Map.of())));
+      ProcessInfo ref =
+          get(
+              svc.run(
+                  new RunRequest(
+                      linesHash,
+                      Engine.COMPILED,
+                      List.of("30000", "1000", "unbuffered"),
+                      Map.of(),
+                      Map.of())));
       get(svc.awaitExit(ref.id()));
       expected = stdout(svc, ref.id());
 
-      lines = get(svc.run(new RunRequest(linesHash, Engine.INTERPRETER,
-          List.of("30000", "1000", "unbuffered"), Map.of(), Map.of()))).id();
+      lines =
+          get(svc.run(
+                  new RunRequest(
+                      linesHash,
+                      Engine.INTERPRETER,
+                      List.of("30000", "1000", "unbuffered"),
+                      Map.of(),
+                      Map.of())))
+              .id();
       String churnHash = get(svc.uploadModule(TestNodes.guest("churn"), false)).hash();
-      churn = get(svc.run(new RunRequest(churnHash, Engine.COMPILED,
-          List.of("100", "1000"), Map.of(), Map.of()))).id();
+      churn =
+          get(svc.run(
+                  new RunRequest(
+                      churnHash, Engine.COMPILED, List.of("100", "1000"), Map.of(), Map.of())))
+              .id();
       // one the operator checkpointed: stays checkpointed across the restart
-      checkpointed = get(svc.run(new RunRequest(churnHash, Engine.INTERPRETER,
-          List.of("100", "1000"), Map.of(), Map.of()))).id();
+      checkpointed =
+          get(svc.run(
+                  new RunRequest(
+                      churnHash, Engine.INTERPRETER, List.of("100", "1000"), Map.of(), Map.of())))
+              .id();
       Thread.sleep(150);
       get(svc.checkpoint(checkpointed, false));
       while (get(svc.status(lines)).stdoutBytes() < expected.length / 3) {

@@ -61,12 +61,14 @@ public record DataSegmentSettings(
       throw new InvalidSettingsException(PREFIX + "window", "must be a whole number", e);
     }
     if (window < 1 || window > 256) {
-      throw new InvalidSettingsException(PREFIX + "window", "must be between 1 and 256, got " + window);
+      throw new InvalidSettingsException(
+          PREFIX + "window", "must be between 1 and 256, got " + window);
     }
     try {
       timeout = c.getDuration("transfer-timeout");
     } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + "transfer-timeout", "must be a duration, like 30s", e);
+      throw new InvalidSettingsException(
+          PREFIX + "transfer-timeout", "must be a duration, like 30s", e);
     }
     if (timeout.isZero() || timeout.isNegative()) {
       throw new InvalidSettingsException(PREFIX + "transfer-timeout", "must be > 0");

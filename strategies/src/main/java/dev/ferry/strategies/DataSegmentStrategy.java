@@ -4,11 +4,11 @@ import dev.ferry.transport.proto.MigrationBundle;
 
 /**
  * Heterogeneous process migration (Nagasawa, Ohgo, Aida, Saito): at the freeze the whole
- * machine-independent image — every memory page, globals, the Asyncify-unwound stack, WASI state
- * — moves at once; execution resumes at the same migration point under any engine; open files
- * are reopened by full path and repositioned to their offsets. The sandbox is copied with the
- * process, or, with {@code files = shared}, reopened in place in a directory every node shares
- * (the paper's NFS).
+ * machine-independent image — every memory page, globals, the Asyncify-unwound stack, WASI state —
+ * moves at once; execution resumes at the same migration point under any engine; open files are
+ * reopened by full path and repositioned to their offsets. The sandbox is copied with the process,
+ * or, with {@code files = shared}, reopened in place in a directory every node shares (the paper's
+ * NFS).
  *
  * <p>Freeze time is the whole transfer: it grows with the image, not with what changed. That is
  * what {@code gfvm} and {@code pre-copy} improve on.

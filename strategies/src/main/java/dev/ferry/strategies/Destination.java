@@ -8,12 +8,14 @@ public interface Destination {
   boolean hasModule(String moduleHash) throws MigrationException;
 
   /**
-   * Sends {@code bytes} in bounded chunks; returns once the destination has stored them durably
-   * and said so.
+   * Sends {@code bytes} in bounded chunks; returns once the destination has stored them durably and
+   * said so.
    */
   void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException;
 
-  /** Resumes the transferred process at the destination, under {@code engine} (null: its default). */
+  /**
+   * Resumes the transferred process at the destination, under {@code engine} (null: its default).
+   */
   void activate(String engine) throws MigrationException;
 
   /** Tells the destination to drop whatever it received; best effort. */

@@ -8,8 +8,8 @@ public interface SourceProcess {
   Capture freeze() throws MigrationException;
 
   /**
-   * What the destination needs to resume the frozen process: its record, image and logs, the
-   * module if asked, and the sandbox's files unless {@code sharedFiles}.
+   * What the destination needs to resume the frozen process: its record, image and logs, the module
+   * if asked, and the sandbox's files unless {@code sharedFiles}.
    */
   MigrationBundle bundle(Capture capture, boolean includeModule, boolean sharedFiles)
       throws MigrationException;

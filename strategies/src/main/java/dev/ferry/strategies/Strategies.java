@@ -8,9 +8,9 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * The strategies a node offers, built from {@code ferry.strategies.*} at start-up: every
- * configured section is validated, and a section for a strategy Ferry does not have is an error
- * naming the key.
+ * The strategies a node offers, built from {@code ferry.strategies.*} at start-up: every configured
+ * section is validated, and a section for a strategy Ferry does not have is an error naming the
+ * key.
  */
 public final class Strategies {
   private final Map<String, MigrationStrategy> byName = new TreeMap<>();

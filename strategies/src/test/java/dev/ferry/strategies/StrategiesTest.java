@@ -23,8 +23,7 @@ class StrategiesTest {
   void offersDataSegmentWithItsDefaults() {
     Strategies s = Strategies.load(settings(""));
     assertTrue(s.get("data-segment").isPresent());
-    DataSegmentSettings d =
-        DataSegmentSettings.from(settings("").strategy("data-segment"));
+    DataSegmentSettings d = DataSegmentSettings.from(settings("").strategy("data-segment"));
     assertEquals("copy", d.files());
     assertEquals(1024 * 1024, d.chunkBytes());
     assertEquals(8, d.window());
@@ -45,7 +44,9 @@ class StrategiesTest {
             new String[] {"chunk-bytes = 8MiB", "ferry.strategies.data-segment.chunk-bytes: "},
             new String[] {"chunk-bytes = lots", "ferry.strategies.data-segment.chunk-bytes: "},
             new String[] {"window = 0", "ferry.strategies.data-segment.window: "},
-            new String[] {"transfer-timeout = soon", "ferry.strategies.data-segment.transfer-timeout: "},
+            new String[] {
+              "transfer-timeout = soon", "ferry.strategies.data-segment.transfer-timeout: "
+            },
             new String[] {"chunk-byte = 1MiB", "ferry.strategies.data-segment.chunk-byte: "})) {
       InvalidSettingsException e = rejects("ferry.strategies.data-segment { " + c[0] + " }");
       assertTrue(e.getMessage().startsWith(c[1]), c[0] + " -> " + e.getMessage());

@@ -36,9 +36,9 @@ import picocli.CommandLine.ParentCommand;
 /**
  * {@code ferry demo}: Ferry's main job on its embedded default. Starts a three-node cluster on
  * loopback inside this JVM (engines interpreter, compiled, interpreter; data under a temporary
- * directory), runs a bundled guest, checkpoints it mid-run and restores it under the other
- * engine, then migrates it round-robin around the nodes while it runs, prints each step's phase
- * times, checks the output against an uninterrupted run, and shuts the cluster down.
+ * directory), runs a bundled guest, checkpoints it mid-run and restores it under the other engine,
+ * then migrates it round-robin around the nodes while it runs, prints each step's phase times,
+ * checks the output against an uninterrupted run, and shuts the cluster down.
  */
 @Command(
     name = "demo",
@@ -60,7 +60,8 @@ final class DemoCommand implements Callable<Integer> {
   @Option(
       names = "--data-dir",
       paramLabel = "DIR",
-      description = "Where the three nodes keep their data (default: a temporary directory, deleted after).")
+      description =
+          "Where the three nodes keep their data (default: a temporary directory, deleted after).")
   Path dataDir;
 
   private static final List<String> ARGS = List.of("400", "1000");
@@ -85,26 +86,37 @@ final class DemoCommand implements Callable<Integer> {
         m.put("ferry.node.data-dir", dir.resolve("n" + (i + 1)).toString());
         m.put("ferry.http.port", freePort());
         m.put("ferry.store.map-size", "2GiB");
-        nodes.add(FerryNode.start(FerrySettings.load(ConfigFactory.parseMap(m).withFallback(ConfigFactory.load()))));
+        nodes.add(
+            FerryNode.start(
+                FerrySettings.load(ConfigFactory.parseMap(m).withFallback(ConfigFactory.load()))));
         out.println("  node n" + (i + 1) + " up (" + engines[i] + " engine)");
       }
       ClusterService n1 = nodes.get(0).service();
       byte[] wasm = guest("churn.wasm");
       String hash = get(n1.uploadModule(wasm, false)).hash();
-      out.println("Guest: churn.wasm " + String.join(" ", ARGS)
-          + " (heap churn, globals, recursion 1000 deep), module " + hash.substring(0, 12));
+      out.println(
+          "Guest: churn.wasm "
+              + String.join(" ", ARGS)
+              + " (heap churn, globals, recursion 1000 deep), module "
+              + hash.substring(0, 12));
 
       out.println("Reference: one uninterrupted run on n1 ...");
-      ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, ARGS, Map.of(), Map.of())));
+      ProcessInfo ref =
+          get(n1.run(new RunRequest(hash, Engine.COMPILED, ARGS, Map.of(), Map.of())));
       get(n1.awaitExit(ref.id()));
       byte[] expected = stdout(n1, ref.id());
 
-      ProcessInfo p = get(n1.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())));
+      ProcessInfo p =
+          get(n1.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())));
       out.println("Started " + p.id() + " on n1 (interpreter).");
       waitForOutput(n1, p.id(), expected.length / 20);
       CheckpointResult cp = get(n1.checkpoint(p.id(), false));
-      out.printf("Checkpointed mid-run: freeze %s, capture %s, write %s, image %s%n",
-          ms(cp.freezeMicros()), ms(cp.captureMicros()), ms(cp.writeMicros()), bytes(cp.imageBytes()));
+      out.printf(
+          "Checkpointed mid-run: freeze %s, capture %s, write %s, image %s%n",
+          ms(cp.freezeMicros()),
+          ms(cp.captureMicros()),
+          ms(cp.writeMicros()),
+          bytes(cp.imageBytes()));
       get(n1.restore(p.id(), Engine.COMPILED));
       out.println("Restored on n1 under the compiled engine.");
 
@@ -132,23 +144,49 @@ final class DemoCommand implements Callable<Integer> {
 
       out.println();
       out.println("Migrations (data-segment; times in ms):");
-      out.printf("%-3s %-9s %-25s %-10s %8s %8s %9s %8s %9s %8s %9s%n",
-          "#", "route", "engines", "state", "freeze", "capture", "transfer", "restore",
-          "stood still", "total", "bytes");
+      out.printf(
+          "%-3s %-9s %-25s %-10s %8s %8s %9s %8s %9s %8s %9s%n",
+          "#",
+          "route",
+          "engines",
+          "state",
+          "freeze",
+          "capture",
+          "transfer",
+          "restore",
+          "stood still",
+          "total",
+          "bytes");
       int k = 1;
       for (MigrationInfo m : done) {
-        out.printf("%-3d %-9s %-25s %-10s %8s %8s %9s %8s %9s %8s %9s%n",
-            k++, m.fromNode() + "->" + m.toNode(), m.fromEngine() + "->" + m.toEngine(), m.state(),
-            ms(m.freezeMicros()), ms(m.captureMicros()), ms(m.transferMicros()), ms(m.restoreMicros()),
-            ms(m.totalFreezeMicros()), ms(m.totalMicros()), bytes(m.bytesMoved()));
+        out.printf(
+            "%-3d %-9s %-25s %-10s %8s %8s %9s %8s %9s %8s %9s%n",
+            k++,
+            m.fromNode() + "->" + m.toNode(),
+            m.fromEngine() + "->" + m.toEngine(),
+            m.state(),
+            ms(m.freezeMicros()),
+            ms(m.captureMicros()),
+            ms(m.transferMicros()),
+            ms(m.restoreMicros()),
+            ms(m.totalFreezeMicros()),
+            ms(m.totalMicros()),
+            bytes(m.bytesMoved()));
       }
       out.println();
       String tail = new String(got, StandardCharsets.UTF_8).strip();
       out.println("Last line of output: " + tail.substring(tail.lastIndexOf('\n') + 1));
       boolean same = Arrays.equals(expected, got) && end.exitCode() != null && end.exitCode() == 0;
-      out.println("Exit code " + end.exitCode() + " on node " + end.node() + "; output "
-          + (same ? "byte-identical to" : "DIFFERENT from") + " the uninterrupted run ("
-          + got.length + " bytes).");
+      out.println(
+          "Exit code "
+              + end.exitCode()
+              + " on node "
+              + end.node()
+              + "; output "
+              + (same ? "byte-identical to" : "DIFFERENT from")
+              + " the uninterrupted run ("
+              + got.length
+              + " bytes).");
       return same ? 0 : 1;
     } finally {
       out.println("Shutting the cluster down ...");
@@ -213,7 +251,9 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   private static String bytes(long n) {
-    return n < 1024 * 1024 ? String.format("%.1fK", n / 1024.0) : String.format("%.1fM", n / 1048576.0);
+    return n < 1024 * 1024
+        ? String.format("%.1fK", n / 1024.0)
+        : String.format("%.1fM", n / 1048576.0);
   }
 
   private static int freePort() throws IOException {

@@ -13,11 +13,11 @@ import dev.ferry.node.service.NodeInfo;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.RunRequest;
 import dev.ferry.strategies.MigrationStrategy;
+import dev.ferry.transport.proto.CancelMigration;
 import dev.ferry.transport.proto.Checkpoint;
 import dev.ferry.transport.proto.Empty;
 import dev.ferry.transport.proto.FerryEvent;
 import dev.ferry.transport.proto.Migrate;
-import dev.ferry.transport.proto.CancelMigration;
 import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.NodeRequest;
@@ -47,13 +47,15 @@ import org.apache.pekko.cluster.typed.Cluster;
 
 /**
  * The {@link ClusterService} of a clustered node: requests for a process travel to its sharded
- * entity, on whichever node runs it; listings ask every node's agent; new processes start on
- * this node (their shard is placed here before the first message).
+ * entity, on whichever node runs it; listings ask every node's agent; new processes start on this
+ * node (their shard is placed here before the first message).
  */
 public final class ClusterProcessService implements ClusterService {
   private static final SecureRandom RANDOM = new SecureRandom();
+
   /** Sent only locally to a subscriber actor to stop it. */
   private static final FerryEvent STOP = FerryEvent.newBuilder().setNode("\0stop").build();
+
   private final ClusterRuntime rt;
   private final NodeProcesses local;
 
@@ -65,19 +67,28 @@ public final class ClusterProcessService implements ClusterService {
   // ---------------------------------------------------------------------------------------------
   // Process requests
 
-  private CompletionStage<ProcessReply> ask(String pid, ProcessCommand.Builder cmd, Duration timeout) {
+  private CompletionStage<ProcessReply> ask(
+      String pid, ProcessCommand.Builder cmd, Duration timeout) {
     if (pid == null || pid.isBlank()) {
       return CompletableFuture.failedFuture(FerryException.badRequest("no process id given"));
     }
     return rt.entity(pid)
         .<ProcessReply>ask(
-            replyTo -> cmd.setPid(pid).setReplyTo(rt.resolver.toSerializationFormat(replyTo)).build(),
+            replyTo ->
+                cmd.setPid(pid).setReplyTo(rt.resolver.toSerializationFormat(replyTo)).build(),
             timeout)
         .handle(
             (r, e) -> {
               if (e != null) {
-                throw new FerryException(FerryException.Kind.UNAVAILABLE,
-                    "process " + pid + " did not answer within " + timeout.toSeconds() + " s: " + e.getMessage(), e);
+                throw new FerryException(
+                    FerryException.Kind.UNAVAILABLE,
+                    "process "
+                        + pid
+                        + " did not answer within "
+                        + timeout.toSeconds()
+                        + " s: "
+                        + e.getMessage(),
+                    e);
               }
               if (r.hasError()) {
                 throw Wire.exception(r.getError());
@@ -93,8 +104,8 @@ public final class ClusterProcessService implements ClusterService {
   /**
    * Asks again when an attempt gets no answer. Pekko's shard regions drop the messages they hold
    * for a shard when that shard starts moving (to keep their order), which happens at the end of
-   * every migration; a request that is safe to repeat (a read) is therefore sent again after
-   * {@code attempt} until {@link ClusterRuntime#askTimeout} has passed: delayed, never failed.
+   * every migration; a request that is safe to repeat (a read) is therefore sent again after {@code
+   * attempt} until {@link ClusterRuntime#askTimeout} has passed: delayed, never failed.
    */
   private CompletionStage<ProcessReply> askIdempotent(
       String pid, ProcessCommand.Builder cmd, Duration attempt) {
@@ -105,16 +116,17 @@ public final class ClusterProcessService implements ClusterService {
   private CompletionStage<ProcessReply> askUntil(
       String pid, ProcessCommand.Builder cmd, Duration attempt, long deadline) {
     return ask(pid, cmd.clone(), attempt)
-        .handle((r, e) -> {
-          if (e == null) {
-            return CompletableFuture.completedFuture(r);
-          }
-          FerryException fe = FerryException.of(e);
-          if (fe.kind() == FerryException.Kind.UNAVAILABLE && System.nanoTime() < deadline) {
-            return askUntil(pid, cmd, attempt, deadline);
-          }
-          return CompletableFuture.<ProcessReply>failedFuture(fe);
-        })
+        .handle(
+            (r, e) -> {
+              if (e == null) {
+                return CompletableFuture.completedFuture(r);
+              }
+              FerryException fe = FerryException.of(e);
+              if (fe.kind() == FerryException.Kind.UNAVAILABLE && System.nanoTime() < deadline) {
+                return askUntil(pid, cmd, attempt, deadline);
+              }
+              return CompletableFuture.<ProcessReply>failedFuture(fe);
+            })
         .thenCompose(x -> x);
   }
 
@@ -128,19 +140,22 @@ public final class ClusterProcessService implements ClusterService {
   @Override
   public CompletionStage<ProcessInfo> run(RunRequest req) {
     String pid = NodeProcesses.newId();
-    StartProcess.Builder s = StartProcess.newBuilder()
-        .setModuleHash(req.moduleHash() == null ? "" : req.moduleHash())
-        .setEngine(req.engine() == null ? "" : req.engine().wireName());
+    StartProcess.Builder s =
+        StartProcess.newBuilder()
+            .setModuleHash(req.moduleHash() == null ? "" : req.moduleHash())
+            .setEngine(req.engine() == null ? "" : req.engine().wireName());
     if (req.args() != null) {
       s.addAllArgs(req.args());
     }
     if (req.env() != null) {
-      req.env().forEach((k, v) -> {
-        if (k == null || k.isEmpty() || k.contains("=")) {
-          throw FerryException.badRequest("invalid environment variable name '" + k + "'");
-        }
-        s.addEnv(k + "=" + (v == null ? "" : v));
-      });
+      req.env()
+          .forEach(
+              (k, v) -> {
+                if (k == null || k.isEmpty() || k.contains("=")) {
+                  throw FerryException.badRequest("invalid environment variable name '" + k + "'");
+                }
+                s.addEnv(k + "=" + (v == null ? "" : v));
+              });
     }
     if (req.files() != null) {
       req.files().forEach((k, v) -> s.putFiles(k, com.google.protobuf.ByteString.copyFrom(v)));
@@ -153,40 +168,55 @@ public final class ClusterProcessService implements ClusterService {
   @Override
   public CompletionStage<List<ProcessInfo>> list() {
     return askAllAgents(NodeRequest.newBuilder().setListProcesses(Empty.getDefaultInstance()))
-        .thenApply(replies -> {
-          List<ProcessInfo> all = new ArrayList<>();
-          for (NodeReply r : replies) {
-            r.getProcesses().getProcessesList().forEach(p -> all.add(Wire.info(p)));
-          }
-          all.sort(Comparator.comparing(ProcessInfo::startedAt).thenComparing(ProcessInfo::id));
-          return all;
-        });
+        .thenApply(
+            replies -> {
+              List<ProcessInfo> all = new ArrayList<>();
+              for (NodeReply r : replies) {
+                r.getProcesses().getProcessesList().forEach(p -> all.add(Wire.info(p)));
+              }
+              all.sort(Comparator.comparing(ProcessInfo::startedAt).thenComparing(ProcessInfo::id));
+              return all;
+            });
   }
 
   @Override
   public CompletionStage<ProcessInfo> status(String pid) {
-    return askIdempotent(pid, ProcessCommand.newBuilder().setStatus(Empty.getDefaultInstance()), ATTEMPT)
+    return askIdempotent(
+            pid, ProcessCommand.newBuilder().setStatus(Empty.getDefaultInstance()), ATTEMPT)
         .thenApply(r -> Wire.info(r.getInfo()));
   }
 
   @Override
   public CompletionStage<LogChunk> readLog(
       String pid, LogStream stream, long offset, int maxBytes, Duration waitForData) {
-    long wait = waitForData == null ? 0 : Math.min(waitForData.toMillis(), ProcessEntity.LONGEST_WAIT.toMillis());
-    return askIdempotent(pid, ProcessCommand.newBuilder().setReadLog(ReadLog.newBuilder()
-            .setStderr(stream == LogStream.STDERR).setOffset(offset).setMaxBytes(maxBytes)
-            .setWaitMillis(wait)), ATTEMPT.plusMillis(wait))
+    long wait =
+        waitForData == null
+            ? 0
+            : Math.min(waitForData.toMillis(), ProcessEntity.LONGEST_WAIT.toMillis());
+    return askIdempotent(
+            pid,
+            ProcessCommand.newBuilder()
+                .setReadLog(
+                    ReadLog.newBuilder()
+                        .setStderr(stream == LogStream.STDERR)
+                        .setOffset(offset)
+                        .setMaxBytes(maxBytes)
+                        .setWaitMillis(wait)),
+            ATTEMPT.plusMillis(wait))
         .thenApply(r -> Wire.logChunk(r.getLogChunk()));
   }
 
   @Override
   public CompletionStage<ProcessInfo> awaitExit(String pid) {
-    return askIdempotent(pid, ProcessCommand.newBuilder().setAwaitExit(Empty.getDefaultInstance()),
+    return askIdempotent(
+            pid,
+            ProcessCommand.newBuilder().setAwaitExit(Empty.getDefaultInstance()),
             ATTEMPT.plus(ProcessEntity.LONGEST_WAIT))
-        .thenCompose(r -> {
-          ProcessInfo i = Wire.info(r.getInfo());
-          return i.state().isFinal() ? CompletableFuture.completedFuture(i) : awaitExit(pid);
-        });
+        .thenCompose(
+            r -> {
+              ProcessInfo i = Wire.info(r.getInfo());
+              return i.state().isFinal() ? CompletableFuture.completedFuture(i) : awaitExit(pid);
+            });
   }
 
   @Override
@@ -197,22 +227,31 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<byte[]> readFile(String pid, String guestPath) {
-    return askIdempotent(pid, ProcessCommand.newBuilder().setReadFile(ReadFile.newBuilder()
-            .setGuestPath(guestPath == null ? "" : guestPath)), ATTEMPT)
+    return askIdempotent(
+            pid,
+            ProcessCommand.newBuilder()
+                .setReadFile(
+                    ReadFile.newBuilder().setGuestPath(guestPath == null ? "" : guestPath)),
+            ATTEMPT)
         .thenApply(r -> r.getFile().toByteArray());
   }
 
   @Override
   public CompletionStage<CheckpointResult> checkpoint(String pid, boolean leaveRunning) {
-    return ask(pid, ProcessCommand.newBuilder().setCheckpoint(Checkpoint.newBuilder()
-            .setLeaveRunning(leaveRunning)))
+    return ask(
+            pid,
+            ProcessCommand.newBuilder()
+                .setCheckpoint(Checkpoint.newBuilder().setLeaveRunning(leaveRunning)))
         .thenApply(r -> Wire.checkpoint(r.getCheckpoint().getPid(), r.getCheckpoint().getInfo()));
   }
 
   @Override
   public CompletionStage<ProcessInfo> restore(String pid, Engine engine) {
-    return ask(pid, ProcessCommand.newBuilder().setRestore(Restore.newBuilder()
-            .setEngine(engine == null ? "" : engine.wireName())))
+    return ask(
+            pid,
+            ProcessCommand.newBuilder()
+                .setRestore(
+                    Restore.newBuilder().setEngine(engine == null ? "" : engine.wireName())))
         .thenApply(r -> Wire.info(r.getInfo()));
   }
 
@@ -222,45 +261,63 @@ public final class ClusterProcessService implements ClusterService {
   private CompletionStage<List<NodeReply>> askAllAgents(NodeRequest.Builder req) {
     List<CompletableFuture<NodeReply>> asks = new ArrayList<>();
     for (ActorRef<NodeRequest> a : rt.agents().values()) {
-      asks.add(NodeAgent.ask(rt, a, req.clone(), Duration.ofSeconds(5)).toCompletableFuture()
-          .exceptionally(e -> null));
+      asks.add(
+          NodeAgent.ask(rt, a, req.clone(), Duration.ofSeconds(5))
+              .toCompletableFuture()
+              .exceptionally(e -> null));
     }
-    return CompletableFuture.allOf(asks.toArray(new CompletableFuture[0])).thenApply(v -> {
-      List<NodeReply> out = new ArrayList<>();
-      for (CompletableFuture<NodeReply> f : asks) {
-        NodeReply r = f.join();
-        if (r != null && !r.hasError()) {
-          out.add(r);
-        }
-      }
-      return out;
-    });
+    return CompletableFuture.allOf(asks.toArray(new CompletableFuture[0]))
+        .thenApply(
+            v -> {
+              List<NodeReply> out = new ArrayList<>();
+              for (CompletableFuture<NodeReply> f : asks) {
+                NodeReply r = f.join();
+                if (r != null && !r.hasError()) {
+                  out.add(r);
+                }
+              }
+              return out;
+            });
   }
 
   @Override
   public CompletionStage<List<NodeInfo>> nodes() {
     return askAllAgents(NodeRequest.newBuilder().setNodeInfo(Empty.getDefaultInstance()))
-        .thenApply(replies -> {
-          Cluster cluster = Cluster.get(rt.system);
-          java.util.Set<org.apache.pekko.actor.Address> unreachable = new java.util.HashSet<>();
-          for (Member m : cluster.state().getUnreachable()) {
-            unreachable.add(m.address());
-          }
-          Map<String, dev.ferry.transport.proto.NodeInfoMsg> byAddress = new java.util.HashMap<>();
-          replies.forEach(r -> byAddress.put(r.getNodeInfo().getAddress(), r.getNodeInfo()));
-          List<NodeInfo> out = new ArrayList<>();
-          for (Member m : cluster.state().getMembers()) {
-            var i = byAddress.get(m.address().toString());
-            String status = unreachable.contains(m.address())
-                ? "unreachable" : m.status().toString().toLowerCase(Locale.ROOT);
-            out.add(i == null
-                ? new NodeInfo(nameOf(m), m.address().toString(), status, null, null, -1, 0, 0, null)
-                : new NodeInfo(i.getName(), i.getAddress(), status, i.getEngine(), i.getJdk(),
-                    i.getLoad(), i.getProcesses(), i.getRunning(), i.getHttpUrl()));
-          }
-          out.sort(Comparator.comparing(NodeInfo::name));
-          return out;
-        });
+        .thenApply(
+            replies -> {
+              Cluster cluster = Cluster.get(rt.system);
+              java.util.Set<org.apache.pekko.actor.Address> unreachable = new java.util.HashSet<>();
+              for (Member m : cluster.state().getUnreachable()) {
+                unreachable.add(m.address());
+              }
+              Map<String, dev.ferry.transport.proto.NodeInfoMsg> byAddress =
+                  new java.util.HashMap<>();
+              replies.forEach(r -> byAddress.put(r.getNodeInfo().getAddress(), r.getNodeInfo()));
+              List<NodeInfo> out = new ArrayList<>();
+              for (Member m : cluster.state().getMembers()) {
+                var i = byAddress.get(m.address().toString());
+                String status =
+                    unreachable.contains(m.address())
+                        ? "unreachable"
+                        : m.status().toString().toLowerCase(Locale.ROOT);
+                out.add(
+                    i == null
+                        ? new NodeInfo(
+                            nameOf(m), m.address().toString(), status, null, null, -1, 0, 0, null)
+                        : new NodeInfo(
+                            i.getName(),
+                            i.getAddress(),
+                            status,
+                            i.getEngine(),
+                            i.getJdk(),
+                            i.getLoad(),
+                            i.getProcesses(),
+                            i.getRunning(),
+                            i.getHttpUrl()));
+              }
+              out.sort(Comparator.comparing(NodeInfo::name));
+              return out;
+            });
   }
 
   private String nameOf(Member m) {
@@ -274,50 +331,82 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<MigrationInfo> migrate(String pid, String toNode, String strategyName) {
-    String strategy = strategyName == null || strategyName.isBlank() ? "data-segment" : strategyName;
+    String strategy =
+        strategyName == null || strategyName.isBlank() ? "data-segment" : strategyName;
     MigrationStrategy s = rt.strategies.get(strategy).orElse(null);
     if (s == null) {
-      return CompletableFuture.failedFuture(FerryException.badRequest(
-          "unknown strategy '" + strategy + "'; available: " + rt.strategies.names()));
+      return CompletableFuture.failedFuture(
+          FerryException.badRequest(
+              "unknown strategy '" + strategy + "'; available: " + rt.strategies.names()));
     }
     CompletionStage<String> dest;
     if (toNode != null && !toNode.isBlank()) {
       if (rt.agent(toNode).isEmpty()) {
-        return CompletableFuture.failedFuture(FerryException.notFound(
-            "no node '" + toNode + "' in the cluster (see ferry nodes)"));
+        return CompletableFuture.failedFuture(
+            FerryException.notFound("no node '" + toNode + "' in the cluster (see ferry nodes)"));
       }
       dest = CompletableFuture.completedFuture(toNode);
     } else {
-      dest = status(pid).thenCompose(p -> nodes().thenApply(nodes -> {
-        List<MigrationStrategy.NodeCandidate> c = new ArrayList<>();
-        for (NodeInfo n : nodes) {
-          if (!n.name().equals(p.node()) && "up".equals(n.status()) && n.engine() != null) {
-            c.add(new MigrationStrategy.NodeCandidate(n.name(), n.load(), n.processes()));
-          }
-        }
-        return s.chooseDestination(c).orElseThrow(() -> FerryException.conflict(
-            "no other node to move " + pid + " to"));
-      }));
+      dest =
+          status(pid)
+              .thenCompose(
+                  p ->
+                      nodes()
+                          .thenApply(
+                              nodes -> {
+                                List<MigrationStrategy.NodeCandidate> c = new ArrayList<>();
+                                for (NodeInfo n : nodes) {
+                                  if (!n.name().equals(p.node())
+                                      && "up".equals(n.status())
+                                      && n.engine() != null) {
+                                    c.add(
+                                        new MigrationStrategy.NodeCandidate(
+                                            n.name(), n.load(), n.processes()));
+                                  }
+                                }
+                                return s.chooseDestination(c)
+                                    .orElseThrow(
+                                        () ->
+                                            FerryException.conflict(
+                                                "no other node to move " + pid + " to"));
+                              }));
     }
     String id = "m-" + hex(6);
     // Safe to repeat: the entity answers a known migration id with its record.
-    return dest.thenCompose(to -> askIdempotent(pid, ProcessCommand.newBuilder().setMigrate(
-            Migrate.newBuilder().setMigrationId(id).setToNode(to).setStrategy(strategy)), ATTEMPT))
+    return dest.thenCompose(
+            to ->
+                askIdempotent(
+                    pid,
+                    ProcessCommand.newBuilder()
+                        .setMigrate(
+                            Migrate.newBuilder()
+                                .setMigrationId(id)
+                                .setToNode(to)
+                                .setStrategy(strategy)),
+                    ATTEMPT))
         .thenApply(r -> Wire.migration(r.getMigration()));
   }
 
   private CompletionStage<List<MigrationRecord>> migrationRecords() {
     return askAllAgents(NodeRequest.newBuilder().setListMigrations(Empty.getDefaultInstance()))
-        .thenApply(replies -> {
-          Map<String, MigrationRecord> byId = new java.util.HashMap<>();
-          for (NodeReply r : replies) {
-            r.getMigrations().getMigrationsList().forEach(m -> byId.merge(m.getId(), m,
-                (a, b) -> a.getFinishedAtMicros() >= b.getFinishedAtMicros() ? a : b));
-          }
-          List<MigrationRecord> all = new ArrayList<>(byId.values());
-          all.sort(Comparator.comparingLong(MigrationRecord::getRequestedAtMicros).reversed());
-          return all;
-        });
+        .thenApply(
+            replies -> {
+              Map<String, MigrationRecord> byId = new java.util.HashMap<>();
+              for (NodeReply r : replies) {
+                r.getMigrations()
+                    .getMigrationsList()
+                    .forEach(
+                        m ->
+                            byId.merge(
+                                m.getId(),
+                                m,
+                                (a, b) ->
+                                    a.getFinishedAtMicros() >= b.getFinishedAtMicros() ? a : b));
+              }
+              List<MigrationRecord> all = new ArrayList<>(byId.values());
+              all.sort(Comparator.comparingLong(MigrationRecord::getRequestedAtMicros).reversed());
+              return all;
+            });
   }
 
   @Override
@@ -328,10 +417,13 @@ public final class ClusterProcessService implements ClusterService {
   /** One migration by id: every node is asked for that record only (the source has it). */
   private CompletionStage<MigrationRecord> migrationRecord(String id) {
     return askAllAgents(NodeRequest.newBuilder().setGetMigration(id == null ? "" : id))
-        .thenApply(replies -> replies.stream()
-            .flatMap(r -> r.getMigrations().getMigrationsList().stream())
-            .max(Comparator.comparingLong(MigrationRecord::getFinishedAtMicros))
-            .orElseThrow(() -> FerryException.notFound("no migration '" + id + "' in the cluster")));
+        .thenApply(
+            replies ->
+                replies.stream()
+                    .flatMap(r -> r.getMigrations().getMigrationsList().stream())
+                    .max(Comparator.comparingLong(MigrationRecord::getFinishedAtMicros))
+                    .orElseThrow(
+                        () -> FerryException.notFound("no migration '" + id + "' in the cluster")));
   }
 
   @Override
@@ -341,30 +433,44 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<MigrationInfo> cancelMigration(String id) {
-    return migrationRecord(id).thenCompose(m -> {
-      if (m.getState() == MigrationRecord.State.COMMITTED
-          || m.getState() == MigrationRecord.State.ABORTED
-          || m.getState() == MigrationRecord.State.CANCELLED) {
-        throw FerryException.conflict("migration " + id + " has already ended ("
-            + m.getState().name().toLowerCase(Locale.ROOT) + ")");
-      }
-      return ask(m.getPid(), ProcessCommand.newBuilder().setCancelMigration(
-          CancelMigration.newBuilder().setMigrationId(id)));
-    }).thenApply(r -> Wire.migration(r.getMigration()));
+    return migrationRecord(id)
+        .thenCompose(
+            m -> {
+              if (m.getState() == MigrationRecord.State.COMMITTED
+                  || m.getState() == MigrationRecord.State.ABORTED
+                  || m.getState() == MigrationRecord.State.CANCELLED) {
+                throw FerryException.conflict(
+                    "migration "
+                        + id
+                        + " has already ended ("
+                        + m.getState().name().toLowerCase(Locale.ROOT)
+                        + ")");
+              }
+              return ask(
+                  m.getPid(),
+                  ProcessCommand.newBuilder()
+                      .setCancelMigration(CancelMigration.newBuilder().setMigrationId(id)));
+            })
+        .thenApply(r -> Wire.migration(r.getMigration()));
   }
 
   @Override
   public Subscription subscribe(Consumer<FerryEvent> listener) {
-    ActorRef<FerryEvent> sub = rt.system.systemActorOf(
-        Behaviors.receive(FerryEvent.class).onMessage(FerryEvent.class, e -> {
-          if (e == STOP) {
-            return Behaviors.stopped();
-          }
-          listener.accept(e);
-          return Behaviors.same();
-        }).build(),
-        "event-subscriber-" + hex(6),
-        Props.empty());
+    ActorRef<FerryEvent> sub =
+        rt.system.systemActorOf(
+            Behaviors.receive(FerryEvent.class)
+                .onMessage(
+                    FerryEvent.class,
+                    e -> {
+                      if (e == STOP) {
+                        return Behaviors.stopped();
+                      }
+                      listener.accept(e);
+                      return Behaviors.same();
+                    })
+                .build(),
+            "event-subscriber-" + hex(6),
+            Props.empty());
     rt.topic().tell(Topic.subscribe(sub));
     return () -> {
       rt.topic().tell(Topic.unsubscribe(sub));

@@ -35,10 +35,10 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.cluster.typed.Cluster;
 
 /**
- * Everything the cluster side of a node shares: its process entities (Cluster Sharding, one
- * entity and one shard per process, placed by an external shard allocation that a migration
- * moves), its node agent (found by other nodes through the receptionist), the migration records
- * it keeps, and the cluster-wide event topic.
+ * Everything the cluster side of a node shares: its process entities (Cluster Sharding, one entity
+ * and one shard per process, placed by an external shard allocation that a migration moves), its
+ * node agent (found by other nodes through the receptionist), the migration records it keeps, and
+ * the cluster-wide event topic.
  */
 public final class ClusterRuntime {
   static final EntityTypeKey<ProcessCommand> PROCESS =
@@ -58,6 +58,7 @@ public final class ClusterRuntime {
   private final ExternalShardAllocationClient allocation;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
   private final ActorRef<Topic.Command<FerryEvent>> topic;
+
   /** "node/moduleHash" pairs known to be stored on that node (modules are never deleted). */
   final java.util.Set<String> knownModules = ConcurrentHashMap.newKeySet();
 
@@ -80,19 +81,22 @@ public final class ClusterRuntime {
     this.sharding = ClusterSharding.get(system);
     this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());
     this.topic =
-        system.systemActorOf(Topic.create(FerryEvent.class, "ferry-events"), "events", Props.empty());
+        system.systemActorOf(
+            Topic.create(FerryEvent.class, "ferry-events"), "events", Props.empty());
   }
 
   /**
-   * Starts sharding, the node agent, the agent directory and the membership events, and places
-   * the shard of every process this node holds here (placements live in Distributed Data, which
-   * does not survive a restart of the whole cluster).
+   * Starts sharding, the node agent, the agent directory and the membership events, and places the
+   * shard of every process this node holds here (placements live in Distributed Data, which does
+   * not survive a restart of the whole cluster).
    */
   public void start() {
     sharding.init(
         Entity.of(PROCESS, ctx -> ProcessEntity.create(this, ctx.getEntityId()))
-            .withStopMessage(ProcessCommand.newBuilder()
-                .setHandoff(dev.ferry.transport.proto.Empty.getDefaultInstance()).build())
+            .withStopMessage(
+                ProcessCommand.newBuilder()
+                    .setHandoff(dev.ferry.transport.proto.Empty.getDefaultInstance())
+                    .build())
             .withMessageExtractor(
                 new ShardingMessageExtractor<ProcessCommand, ProcessCommand>() {
                   @Override
@@ -111,7 +115,8 @@ public final class ClusterRuntime {
                   }
                 })
             .withAllocationStrategy(
-                ExternalShardAllocationStrategy.create(system, PROCESS.name(), Duration.ofSeconds(5))));
+                ExternalShardAllocationStrategy.create(
+                    system, PROCESS.name(), Duration.ofSeconds(5))));
     ActorRef<NodeRequest> agent =
         system.systemActorOf(NodeAgent.create(this), AGENT_PREFIX + nodeName, Props.empty());
     system.receptionist().tell(Receptionist.register(AGENTS, agent));
@@ -136,17 +141,25 @@ public final class ClusterRuntime {
     agents.put(nodeName, agent);
     system.systemActorOf(MembershipEvents.create(this), "membership-events", Props.empty());
     processes.setListener(this::processEvent);
-    java.util.List<java.util.concurrent.CompletableFuture<Done>> placed = new java.util.ArrayList<>();
+    java.util.List<java.util.concurrent.CompletableFuture<Done>> placed =
+        new java.util.ArrayList<>();
     for (String pid : processes.localIds()) {
       placed.add(place(pid, selfAddress()).toCompletableFuture());
     }
-    java.util.concurrent.CompletableFuture.allOf(placed.toArray(new java.util.concurrent.CompletableFuture[0]))
-        .orTimeout(30, java.util.concurrent.TimeUnit.SECONDS).join();
+    java.util.concurrent.CompletableFuture.allOf(
+            placed.toArray(new java.util.concurrent.CompletableFuture[0]))
+        .orTimeout(30, java.util.concurrent.TimeUnit.SECONDS)
+        .join();
   }
 
-  private void processEvent(String pid, String what, Integer exitCode, String engine, String error) {
-    var e = dev.ferry.transport.proto.ProcessEvent.newBuilder().setPid(pid).setWhat(what)
-        .setEngine(engine == null ? "" : engine).setError(error == null ? "" : error);
+  private void processEvent(
+      String pid, String what, Integer exitCode, String engine, String error) {
+    var e =
+        dev.ferry.transport.proto.ProcessEvent.newBuilder()
+            .setPid(pid)
+            .setWhat(what)
+            .setEngine(engine == null ? "" : engine)
+            .setError(error == null ? "" : error);
     if (exitCode != null) {
       e.setExitCode(exitCode);
     }
@@ -176,7 +189,8 @@ public final class ClusterRuntime {
 
   /** The cluster address of a node, by name, if it is a member with an agent. */
   Optional<Address> address(String node) {
-    return agent(node).map(a -> a.path().address().hasGlobalScope() ? a.path().address() : selfAddress());
+    return agent(node)
+        .map(a -> a.path().address().hasGlobalScope() ? a.path().address() : selfAddress());
   }
 
   void publish(FerryEvent event) {

@@ -10,8 +10,8 @@ import dev.ferry.strategies.MigrationContext;
 import dev.ferry.strategies.MigrationException;
 import dev.ferry.strategies.MigrationStrategy;
 import dev.ferry.strategies.SourceProcess;
-import dev.ferry.transport.proto.Activate;
 import dev.ferry.transport.proto.AbortIncoming;
+import dev.ferry.transport.proto.Activate;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.MigrationFinished;
 import dev.ferry.transport.proto.MigrationRecord;
@@ -35,8 +35,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs one migration, on the source node, through its strategy's phases, and records each
- * phase's time and bytes. The protocol:
+ * Runs one migration, on the source node, through its strategy's phases, and records each phase's
+ * time and bytes. The protocol:
  *
  * <pre>
  *   source (this)                                    destination (its NodeAgent)
@@ -51,9 +51,9 @@ import org.slf4j.LoggerFactory;
  * </pre>
  *
  * Any failure or a cancel before the destination runs the process aborts: the destination drops
- * what it received, the shard goes back to the source, and the process resumes where it froze.
- * If the destination's answer to Activate is lost, the coordinator asks it whether it runs the
- * process before deciding, so there are never two live copies.
+ * what it received, the shard goes back to the source, and the process resumes where it froze. If
+ * the destination's answer to Activate is lost, the coordinator asks it whether it runs the process
+ * before deciding, so there are never two live copies.
  */
 final class MigrationCoordinator implements MigrationContext {
   private static final Logger log = LoggerFactory.getLogger(MigrationCoordinator.class);
@@ -136,9 +136,12 @@ final class MigrationCoordinator implements MigrationContext {
       frozenAt = System.nanoTime();
       capture = strategy.freezeAndCapture(this);
       Capture c = capture;
-      update(r -> r.setFreezeMicros(c.freezeMicros()).setCaptureMicros(c.captureMicros())
-          .setImageBytes(c.image().getSerializedSize())
-          .setFromEngine(c.image().getCapturedOnEngine()));
+      update(
+          r ->
+              r.setFreezeMicros(c.freezeMicros())
+                  .setCaptureMicros(c.captureMicros())
+                  .setImageBytes(c.image().getSerializedSize())
+                  .setFromEngine(c.image().getCapturedOnEngine()));
       checkCancelled();
 
       state(MigrationRecord.State.TRANSFERRING);
@@ -149,16 +152,19 @@ final class MigrationCoordinator implements MigrationContext {
 
       state(MigrationRecord.State.RESTORING);
       long rs = System.nanoTime();
-      Address to = rt.address(toNode).orElseThrow(
-          () -> new MigrationException("node " + toNode + " left the cluster"));
+      Address to =
+          rt.address(toNode)
+              .orElseThrow(() -> new MigrationException("node " + toNode + " left the cluster"));
       rt.place(pid, to).toCompletableFuture().get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
       placedAtDestination = true;
       committing = true;
       strategy.restore(this, capture);
       long restored = System.nanoTime();
       long frozen = frozenAt;
-      update(r -> r.setRestoreMicros(micros(restored - rs))
-          .setTotalFreezeMicros(micros(restored - frozen)));
+      update(
+          r ->
+              r.setRestoreMicros(micros(restored - rs))
+                  .setTotalFreezeMicros(micros(restored - frozen)));
       strategy.commit(this, capture);
       rt.knownModules.add(toNode + "/" + capture.image().getModuleHash());
       finalState = MigrationRecord.State.COMMITTED;
@@ -175,7 +181,10 @@ final class MigrationCoordinator implements MigrationContext {
       }
       long resumedAt = System.nanoTime();
       long frozen = frozenAt;
-      finalState = cancelled && !committing ? MigrationRecord.State.CANCELLED : MigrationRecord.State.ABORTED;
+      finalState =
+          cancelled && !committing
+              ? MigrationRecord.State.CANCELLED
+              : MigrationRecord.State.ABORTED;
       synchronized (this) {
         rec.setError(why);
         if (frozen != 0) {
@@ -186,20 +195,27 @@ final class MigrationCoordinator implements MigrationContext {
       // The final state, the total and the end time become visible together.
       long total = System.nanoTime() - t0;
       MigrationRecord.State end = finalState;
-      update(r -> r.setState(end).setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
+      update(
+          r -> r.setState(end).setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
       rt.running.remove(id);
       MigrationRecord r = record();
-      entity.tell(ProcessCommand.newBuilder().setPid(pid)
-          .setMigrationFinished(MigrationFinished.newBuilder().setMigrationId(id)
-              .setCommitted(r.getState() == MigrationRecord.State.COMMITTED).setToNode(toNode))
-          .build());
+      entity.tell(
+          ProcessCommand.newBuilder()
+              .setPid(pid)
+              .setMigrationFinished(
+                  MigrationFinished.newBuilder()
+                      .setMigrationId(id)
+                      .setCommitted(r.getState() == MigrationRecord.State.COMMITTED)
+                      .setToNode(toNode))
+              .build());
     }
   }
 
   private static String message(Throwable e) {
     Throwable c = e;
     while ((c instanceof java.util.concurrent.ExecutionException
-            || c instanceof java.util.concurrent.CompletionException) && c.getCause() != null) {
+            || c instanceof java.util.concurrent.CompletionException)
+        && c.getCause() != null) {
       c = c.getCause();
     }
     return c.getMessage() != null ? c.getMessage() : c.toString();
@@ -344,14 +360,15 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     private ActorRef<NodeRequest> agent() throws MigrationException {
-      return rt.agent(toNode).orElseThrow(
-          () -> new MigrationException("node " + toNode + " is not in the cluster"));
+      return rt.agent(toNode)
+          .orElseThrow(() -> new MigrationException("node " + toNode + " is not in the cluster"));
     }
 
     private NodeReply ask(NodeRequest.Builder req) throws MigrationException {
       checkReachable();
       try {
-        NodeReply r = awaitCancellable(NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture());
+        NodeReply r =
+            awaitCancellable(NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture());
         if (r.hasError()) {
           throw new MigrationException(toNode + ": " + r.getError().getMessage());
         }
@@ -396,7 +413,8 @@ final class MigrationCoordinator implements MigrationContext {
       if (rt.knownModules.contains(toNode + "/" + moduleHash)) {
         return true;
       }
-      boolean present = ask(NodeRequest.newBuilder().setModuleHash(moduleHash)).getAck().getPresent();
+      boolean present =
+          ask(NodeRequest.newBuilder().setModuleHash(moduleHash)).getAck().getPresent();
       if (present) {
         rt.knownModules.add(toNode + "/" + moduleHash);
       }
@@ -413,8 +431,11 @@ final class MigrationCoordinator implements MigrationContext {
       for (int seq = 0; seq < chunks; seq++) {
         int off = seq * chunkBytes;
         int n = Math.min(chunkBytes, bytes.length - off);
-        TransferChunk.Builder c = TransferChunk.newBuilder()
-            .setMigrationId(id).setSeq(seq).setData(ByteString.copyFrom(bytes, off, n));
+        TransferChunk.Builder c =
+            TransferChunk.newBuilder()
+                .setMigrationId(id)
+                .setSeq(seq)
+                .setData(ByteString.copyFrom(bytes, off, n));
         if (seq == 0) {
           c.setTotalBytes(bytes.length).setPid(pid).setFromNode(rt.nodeName);
         }
@@ -423,24 +444,27 @@ final class MigrationCoordinator implements MigrationContext {
           c.setLast(true).setCrc32C(crc);
           acquire(inFlight, window);
           if (failure.get() != null) {
-            throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
+            throw new MigrationException(
+                "transfer to " + toNode + " failed: " + message(failure.get()));
           }
           ask(NodeRequest.newBuilder().setTransferChunk(c));
           return;
         }
         acquire(inFlight, 1);
         if (failure.get() != null) {
-          throw new MigrationException("transfer to " + toNode + " failed: " + message(failure.get()));
+          throw new MigrationException(
+              "transfer to " + toNode + " failed: " + message(failure.get()));
         }
         NodeAgent.ask(rt, agent, NodeRequest.newBuilder().setTransferChunk(c), stepTimeout)
-            .whenComplete((r, e) -> {
-              if (e != null) {
-                failure.compareAndSet(null, e);
-              } else if (r.hasError()) {
-                failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
-              }
-              inFlight.release();
-            });
+            .whenComplete(
+                (r, e) -> {
+                  if (e != null) {
+                    failure.compareAndSet(null, e);
+                  } else if (r.hasError()) {
+                    failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
+                  }
+                  inFlight.release();
+                });
       }
     }
 
@@ -453,7 +477,8 @@ final class MigrationCoordinator implements MigrationContext {
             throw new MigrationException("cancelled by the operator");
           }
           if (System.nanoTime() > deadline) {
-            throw new MigrationException("node " + toNode + " acknowledged no chunk for " + stepTimeout);
+            throw new MigrationException(
+                "node " + toNode + " acknowledged no chunk for " + stepTimeout);
           }
           checkReachable();
         }
@@ -466,8 +491,13 @@ final class MigrationCoordinator implements MigrationContext {
     @Override
     public void activate(String engine) throws MigrationException {
       try {
-        NodeReply r = ask(NodeRequest.newBuilder().setActivate(Activate.newBuilder()
-            .setMigrationId(id).setEngine(engine == null ? "" : engine)));
+        NodeReply r =
+            ask(
+                NodeRequest.newBuilder()
+                    .setActivate(
+                        Activate.newBuilder()
+                            .setMigrationId(id)
+                            .setEngine(engine == null ? "" : engine)));
         update(x -> x.setToEngine(r.getInfo().getRecord().getEngine()));
       } catch (MigrationException e) {
         if (e.getMessage().startsWith(toNode + ": ")) {
@@ -475,7 +505,8 @@ final class MigrationCoordinator implements MigrationContext {
         }
         // No answer: it may run the process already. Ask before deciding.
         if (runsThere()) {
-          log.warn("migration {}: no answer to activate, but {} runs {}; committing", id, toNode, pid);
+          log.warn(
+              "migration {}: no answer to activate, but {} runs {}; committing", id, toNode, pid);
           return;
         }
         throw e;
@@ -485,9 +516,15 @@ final class MigrationCoordinator implements MigrationContext {
     private boolean runsThere() {
       for (int attempt = 0; attempt < 3; attempt++) {
         try {
-          NodeReply r = NodeAgent.ask(rt, agent(), NodeRequest.newBuilder()
-              .setListProcesses(dev.ferry.transport.proto.Empty.getDefaultInstance()), stepTimeout)
-              .toCompletableFuture().get(stepTimeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
+          NodeReply r =
+              NodeAgent.ask(
+                      rt,
+                      agent(),
+                      NodeRequest.newBuilder()
+                          .setListProcesses(dev.ferry.transport.proto.Empty.getDefaultInstance()),
+                      stepTimeout)
+                  .toCompletableFuture()
+                  .get(stepTimeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
           return r.getProcesses().getProcessesList().stream()
               .anyMatch(p -> p.getRecord().getId().equals(pid));
         } catch (Exception ignored) {
@@ -499,9 +536,16 @@ final class MigrationCoordinator implements MigrationContext {
 
     @Override
     public void abort() {
-      rt.agent(toNode).ifPresent(a -> NodeAgent.ask(rt, a, NodeRequest.newBuilder()
-              .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)), Duration.ofSeconds(5))
-          .exceptionally(e -> null));
+      rt.agent(toNode)
+          .ifPresent(
+              a ->
+                  NodeAgent.ask(
+                          rt,
+                          a,
+                          NodeRequest.newBuilder()
+                              .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)),
+                          Duration.ofSeconds(5))
+                      .exceptionally(e -> null));
     }
   }
 

@@ -62,7 +62,9 @@ final class NodeAgent {
         timers -> {
           timers.startTimerWithFixedDelay(TICK, Duration.ofSeconds(5));
           NodeAgent a = new NodeAgent(rt);
-          return Behaviors.receive(NodeRequest.class).onMessage(NodeRequest.class, a::onRequest).build();
+          return Behaviors.receive(NodeRequest.class)
+              .onMessage(NodeRequest.class, a::onRequest)
+              .build();
         });
   }
 
@@ -77,15 +79,16 @@ final class NodeAgent {
           break;
         case LIST_PROCESSES:
           CompletableFuture.supplyAsync(rt.processes::localList)
-              .whenComplete((l, e) -> {
-                if (e != null) {
-                  reply(r, NodeReply.newBuilder().setError(Wire.error(e)).build());
-                } else {
-                  ProcessList.Builder b = ProcessList.newBuilder();
-                  l.forEach(i -> b.addProcesses(Wire.info(i)));
-                  reply(r, NodeReply.newBuilder().setProcesses(b).build());
-                }
-              });
+              .whenComplete(
+                  (l, e) -> {
+                    if (e != null) {
+                      reply(r, NodeReply.newBuilder().setError(Wire.error(e)).build());
+                    } else {
+                      ProcessList.Builder b = ProcessList.newBuilder();
+                      l.forEach(i -> b.addProcesses(Wire.info(i)));
+                      reply(r, NodeReply.newBuilder().setProcesses(b).build());
+                    }
+                  });
           break;
         case LIST_MIGRATIONS:
           reply(r, NodeReply.newBuilder().setMigrations(migrations()).build());
@@ -96,94 +99,125 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
-        case TRANSFER_CHUNK: {
-          var c = r.getTransferChunk();
-          if (c.getSeq() == 0) {
-            if (c.getTotalBytes() > Integer.MAX_VALUE - 16) {
-              throw FerryException.badRequest("bundle of " + c.getTotalBytes() + " bytes is too large");
+        case TRANSFER_CHUNK:
+          {
+            var c = r.getTransferChunk();
+            if (c.getSeq() == 0) {
+              if (c.getTotalBytes() > Integer.MAX_VALUE - 16) {
+                throw FerryException.badRequest(
+                    "bundle of " + c.getTotalBytes() + " bytes is too large");
+              }
+              if (rt.processes.has(c.getPid())) {
+                throw FerryException.conflict(
+                    "process " + c.getPid() + " is already on node " + rt.nodeName);
+              }
+              incoming.put(c.getMigrationId(), new Incoming(c.getPid(), (int) c.getTotalBytes()));
             }
-            if (rt.processes.has(c.getPid())) {
-              throw FerryException.conflict("process " + c.getPid() + " is already on node " + rt.nodeName);
+            Incoming in = incoming.get(c.getMigrationId());
+            if (in == null) {
+              throw FerryException.notFound(
+                  "no transfer " + c.getMigrationId() + " in progress here");
             }
-            incoming.put(c.getMigrationId(), new Incoming(c.getPid(), (int) c.getTotalBytes()));
-          }
-          Incoming in = incoming.get(c.getMigrationId());
-          if (in == null) {
-            throw FerryException.notFound("no transfer " + c.getMigrationId() + " in progress here");
-          }
-          if (c.getSeq() != in.nextSeq) {
+            if (c.getSeq() != in.nextSeq) {
+              incoming.remove(c.getMigrationId());
+              throw FerryException.badRequest(
+                  "chunk " + c.getSeq() + " arrived, expected " + in.nextSeq);
+            }
+            int n = c.getData().size();
+            if (in.filled + n > in.data.length) {
+              incoming.remove(c.getMigrationId());
+              throw FerryException.badRequest("more bytes than announced");
+            }
+            c.getData().copyTo(in.data, in.filled);
+            in.filled += n;
+            in.nextSeq++;
+            in.lastActivity = System.nanoTime();
+            if (!c.getLast()) {
+              reply(r, ack(c.getSeq(), true));
+              break;
+            }
             incoming.remove(c.getMigrationId());
-            throw FerryException.badRequest("chunk " + c.getSeq() + " arrived, expected " + in.nextSeq);
-          }
-          int n = c.getData().size();
-          if (in.filled + n > in.data.length) {
-            incoming.remove(c.getMigrationId());
-            throw FerryException.badRequest("more bytes than announced");
-          }
-          c.getData().copyTo(in.data, in.filled);
-          in.filled += n;
-          in.nextSeq++;
-          in.lastActivity = System.nanoTime();
-          if (!c.getLast()) {
-            reply(r, ack(c.getSeq(), true));
+            if (in.filled != in.data.length) {
+              throw FerryException.badRequest(
+                  "transfer ended after " + in.filled + " of " + in.data.length + " bytes");
+            }
+            String migrationId = c.getMigrationId();
+            int crc = c.getCrc32C();
+            long seq = c.getSeq();
+            CompletableFuture.runAsync(
+                    () -> {
+                      if (MigrationCoordinator.crc32c(in.data) != crc) {
+                        throw FerryException.badRequest("bundle checksum mismatch");
+                      }
+                      MigrationBundle bundle;
+                      try {
+                        bundle = MigrationBundle.parseFrom(in.data);
+                      } catch (IOException ex) {
+                        throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
+                      }
+                      rt.processes.adoptIncoming(migrationId, bundle);
+                    })
+                .whenComplete(
+                    (v, ex) ->
+                        reply(
+                            r,
+                            ex == null
+                                ? ack(seq, true)
+                                : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
             break;
           }
-          incoming.remove(c.getMigrationId());
-          if (in.filled != in.data.length) {
-            throw FerryException.badRequest("transfer ended after " + in.filled + " of " + in.data.length + " bytes");
+        case ACTIVATE:
+          {
+            var a = r.getActivate();
+            CompletableFuture.supplyAsync(
+                    () ->
+                        rt.processes.activateIncoming(
+                            a.getMigrationId(),
+                            a.getEngine().isEmpty() ? null : Engine.parse(a.getEngine())))
+                .whenComplete(
+                    (info, ex) ->
+                        reply(
+                            r,
+                            ex == null
+                                ? NodeReply.newBuilder().setInfo(Wire.info(info)).build()
+                                : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
+            break;
           }
-          String migrationId = c.getMigrationId();
-          int crc = c.getCrc32C();
-          long seq = c.getSeq();
-          CompletableFuture.runAsync(() -> {
-            if (MigrationCoordinator.crc32c(in.data) != crc) {
-              throw FerryException.badRequest("bundle checksum mismatch");
-            }
-            MigrationBundle bundle;
-            try {
-              bundle = MigrationBundle.parseFrom(in.data);
-            } catch (IOException ex) {
-              throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
-            }
-            rt.processes.adoptIncoming(migrationId, bundle);
-          }).whenComplete((v, ex) -> reply(r, ex == null ? ack(seq, true)
-              : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
-          break;
-        }
-        case ACTIVATE: {
-          var a = r.getActivate();
-          CompletableFuture.supplyAsync(() -> rt.processes.activateIncoming(
-                  a.getMigrationId(), a.getEngine().isEmpty() ? null : Engine.parse(a.getEngine())))
-              .whenComplete((info, ex) -> reply(r, ex == null
-                  ? NodeReply.newBuilder().setInfo(Wire.info(info)).build()
-                  : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
-          break;
-        }
-        case ABORT_INCOMING: {
-          String id = r.getAbortIncoming().getMigrationId();
-          incoming.remove(id);
-          CompletableFuture.runAsync(() -> rt.processes.abortIncoming(id))
-              .whenComplete((v, ex) -> reply(r, ex == null ? ack(0, true)
-                  : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
-          break;
-        }
-        case FORWARDED: {
-          ProcessCommand cmd = r.getForwarded();
-          String pid = cmd.getPid();
-          if (cmd.getOpCase() == ProcessCommand.OpCase.MIGRATE
-              || cmd.getOpCase() == ProcessCommand.OpCase.CANCEL_MIGRATION) {
-            ProcessEntity.redeliver(rt, cmd); // needs the process's entity, wherever it now is
-          } else if (rt.processes.has(pid)) {
-            ProcessEntity.handle(rt, cmd, ProcessEntity.serveLocally(rt, pid, cmd));
-          } else if (rt.processes.movedTo(pid).isPresent()
-              && rt.agent(rt.processes.movedTo(pid).get()).isPresent()) {
-            rt.agent(rt.processes.movedTo(pid).get()).get().tell(r);
-          } else {
-            ProcessEntity.reply(rt, cmd, Wire.replyError(
-                FerryException.notFound("no process '" + pid + "' on node " + rt.nodeName)));
+        case ABORT_INCOMING:
+          {
+            String id = r.getAbortIncoming().getMigrationId();
+            incoming.remove(id);
+            CompletableFuture.runAsync(() -> rt.processes.abortIncoming(id))
+                .whenComplete(
+                    (v, ex) ->
+                        reply(
+                            r,
+                            ex == null
+                                ? ack(0, true)
+                                : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
+            break;
           }
-          break;
-        }
+        case FORWARDED:
+          {
+            ProcessCommand cmd = r.getForwarded();
+            String pid = cmd.getPid();
+            if (cmd.getOpCase() == ProcessCommand.OpCase.MIGRATE
+                || cmd.getOpCase() == ProcessCommand.OpCase.CANCEL_MIGRATION) {
+              ProcessEntity.redeliver(rt, cmd); // needs the process's entity, wherever it now is
+            } else if (rt.processes.has(pid)) {
+              ProcessEntity.handle(rt, cmd, ProcessEntity.serveLocally(rt, pid, cmd));
+            } else if (rt.processes.movedTo(pid).isPresent()
+                && rt.agent(rt.processes.movedTo(pid).get()).isPresent()) {
+              rt.agent(rt.processes.movedTo(pid).get()).get().tell(r);
+            } else {
+              ProcessEntity.reply(
+                  rt,
+                  cmd,
+                  Wire.replyError(
+                      FerryException.notFound("no process '" + pid + "' on node " + rt.nodeName)));
+            }
+            break;
+          }
         default:
           throw FerryException.badRequest("unsupported request " + r.getOpCase());
       }
@@ -194,9 +228,10 @@ final class NodeAgent {
   }
 
   private void dropStaleTransfers() {
-    long limit = rt.strategies.get("data-segment").isPresent()
-        ? rt.settings.strategy("data-segment").getDuration("transfer-timeout").toNanos() * 2
-        : Duration.ofMinutes(1).toNanos();
+    long limit =
+        rt.strategies.get("data-segment").isPresent()
+            ? rt.settings.strategy("data-segment").getDuration("transfer-timeout").toNanos() * 2
+            : Duration.ofMinutes(1).toNanos();
     incoming.values().removeIf(in -> System.nanoTime() - in.lastActivity > limit);
   }
 
@@ -219,7 +254,9 @@ final class NodeAgent {
   /** The HTTP host clients can use: the cluster host when HTTP listens on every address. */
   private String advertisedHttpHost() {
     String h = rt.settings.http().host();
-    return h.equals("0.0.0.0") || h.equals("::") || h.equals("[::]") ? rt.settings.node().host() : h;
+    return h.equals("0.0.0.0") || h.equals("::") || h.equals("[::]")
+        ? rt.settings.node().host()
+        : h;
   }
 
   private MigrationList migration(String id) {
@@ -228,13 +265,17 @@ final class NodeAgent {
     if (live != null) {
       return b.addMigrations(live.record()).build();
     }
-    rt.store.table(TableName.MIGRATIONS).get(id).ifPresent(bytes -> {
-      try {
-        b.addMigrations(MigrationRecord.parseFrom(bytes));
-      } catch (IOException ignored) {
-        // corrupt: as if absent
-      }
-    });
+    rt.store
+        .table(TableName.MIGRATIONS)
+        .get(id)
+        .ifPresent(
+            bytes -> {
+              try {
+                b.addMigrations(MigrationRecord.parseFrom(bytes));
+              } catch (IOException ignored) {
+                // corrupt: as if absent
+              }
+            });
     return b.build();
   }
 
@@ -242,13 +283,17 @@ final class NodeAgent {
     MigrationList.Builder b = MigrationList.newBuilder();
     Map<String, MigrationRecord> all = new HashMap<>();
     for (String id : rt.store.table(TableName.MIGRATIONS).keys()) {
-      rt.store.table(TableName.MIGRATIONS).get(id).ifPresent(bytes -> {
-        try {
-          all.put(id, MigrationRecord.parseFrom(bytes));
-        } catch (IOException ignored) {
-          // a corrupt record is skipped
-        }
-      });
+      rt.store
+          .table(TableName.MIGRATIONS)
+          .get(id)
+          .ifPresent(
+              bytes -> {
+                try {
+                  all.put(id, MigrationRecord.parseFrom(bytes));
+                } catch (IOException ignored) {
+                  // a corrupt record is skipped
+                }
+              });
     }
     rt.running.forEach((id, c) -> all.put(id, c.record()));
     List<MigrationRecord> list = new ArrayList<>(all.values());
@@ -267,8 +312,11 @@ final class NodeAgent {
     }
   }
 
-  static CompletionStage<NodeReply> ask(ClusterRuntime rt, ActorRef<NodeRequest> agent,
-      NodeRequest.Builder request, Duration timeout) {
+  static CompletionStage<NodeReply> ask(
+      ClusterRuntime rt,
+      ActorRef<NodeRequest> agent,
+      NodeRequest.Builder request,
+      Duration timeout) {
     return org.apache.pekko.actor.typed.javadsl.AskPattern.ask(
         agent,
         (ActorRef<NodeReply> replyTo) ->

@@ -24,13 +24,13 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 
 /**
- * The sharded entity of one process: every request for the process, from any node, arrives here,
- * on the node where the process's shard is placed — the node that runs it. The entity keeps no
- * state of its own; the node's process table does.
+ * The sharded entity of one process: every request for the process, from any node, arrives here, on
+ * the node where the process's shard is placed — the node that runs it. The entity keeps no state
+ * of its own; the node's process table does.
  *
- * <p>While the process migrates, requests are stashed and handled after the migration ends:
- * here if it aborted, forwarded to the destination if it committed (until the shard itself has
- * moved there). A request for a process that has left this node is forwarded to where it went.
+ * <p>While the process migrates, requests are stashed and handled after the migration ends: here if
+ * it aborted, forwarded to the destination if it committed (until the shard itself has moved
+ * there). A request for a process that has left this node is forwarded to where it went.
  */
 final class ProcessEntity {
   /** Longest a single wait-for-exit or wait-for-output request is held before it is answered. */
@@ -42,7 +42,10 @@ final class ProcessEntity {
   private final StashBuffer<ProcessCommand> stash;
 
   private ProcessEntity(
-      ClusterRuntime rt, String pid, ActorContext<ProcessCommand> ctx, StashBuffer<ProcessCommand> stash) {
+      ClusterRuntime rt,
+      String pid,
+      ActorContext<ProcessCommand> ctx,
+      StashBuffer<ProcessCommand> stash) {
     this.rt = rt;
     this.pid = pid;
     this.ctx = ctx;
@@ -51,8 +54,7 @@ final class ProcessEntity {
 
   static Behavior<ProcessCommand> create(ClusterRuntime rt, String pid) {
     return Behaviors.withStash(
-        100_000,
-        stash -> Behaviors.setup(ctx -> new ProcessEntity(rt, pid, ctx, stash).active()));
+        100_000, stash -> Behaviors.setup(ctx -> new ProcessEntity(rt, pid, ctx, stash).active()));
   }
 
   private Behavior<ProcessCommand> active() {
@@ -68,9 +70,15 @@ final class ProcessEntity {
       case MIGRATION_FINISHED:
         return Behaviors.same(); // a late report of a migration already finished
       case CANCEL_MIGRATION:
-        reply(cmd, Wire.replyError(FerryException.conflict(
-            "process " + pid + " is not migrating (migration " + cmd.getCancelMigration().getMigrationId()
-                + " has ended or never existed)")));
+        reply(
+            cmd,
+            Wire.replyError(
+                FerryException.conflict(
+                    "process "
+                        + pid
+                        + " is not migrating (migration "
+                        + cmd.getCancelMigration().getMigrationId()
+                        + " has ended or never existed)")));
         return Behaviors.same();
       case START:
         handle(cmd, startHere(cmd));
@@ -85,7 +93,9 @@ final class ProcessEntity {
       } else if (movedTo.isPresent()) {
         forward(cmd, movedTo.get());
       } else {
-        reply(cmd, Wire.replyError(FerryException.notFound("no process '" + pid + "' in the cluster")));
+        reply(
+            cmd,
+            Wire.replyError(FerryException.notFound("no process '" + pid + "' in the cluster")));
       }
       return Behaviors.same();
     }
@@ -106,10 +116,19 @@ final class ProcessEntity {
                 case CANCEL_MIGRATION:
                   if (cmd.getCancelMigration().getMigrationId().equals(migrationId)) {
                     coordinator.cancel();
-                    reply(cmd, ProcessReply.newBuilder().setMigration(coordinator.record()).build());
+                    reply(
+                        cmd, ProcessReply.newBuilder().setMigration(coordinator.record()).build());
                   } else {
-                    reply(cmd, Wire.replyError(FerryException.conflict("process " + pid
-                        + " is in migration " + migrationId + ", not " + cmd.getCancelMigration().getMigrationId())));
+                    reply(
+                        cmd,
+                        Wire.replyError(
+                            FerryException.conflict(
+                                "process "
+                                    + pid
+                                    + " is in migration "
+                                    + migrationId
+                                    + ", not "
+                                    + cmd.getCancelMigration().getMigrationId())));
                   }
                   return Behaviors.same();
                 case HANDOFF:
@@ -128,13 +147,20 @@ final class ProcessEntity {
                   }
                   return stash.unstashAll(active());
                 case MIGRATE:
-                  reply(cmd, Wire.replyError(FerryException.conflict(
-                      "process " + pid + " is already migrating (" + migrationId + ")")));
+                  reply(
+                      cmd,
+                      Wire.replyError(
+                          FerryException.conflict(
+                              "process " + pid + " is already migrating (" + migrationId + ")")));
                   return Behaviors.same();
                 default:
                   if (stash.isFull()) {
-                    reply(cmd, Wire.replyError(new FerryException(FerryException.Kind.UNAVAILABLE,
-                        "too many requests held while " + pid + " migrates")));
+                    reply(
+                        cmd,
+                        Wire.replyError(
+                            new FerryException(
+                                FerryException.Kind.UNAVAILABLE,
+                                "too many requests held while " + pid + " migrates")));
                   } else {
                     stash.stash(cmd); // held, delivered once the migration has ended
                   }
@@ -151,7 +177,9 @@ final class ProcessEntity {
     var known = rt.store.table(dev.ferry.statestore.TableName.MIGRATIONS).get(m.getMigrationId());
     if (known.isPresent()) {
       try {
-        reply(cmd, ProcessReply.newBuilder().setMigration(MigrationRecord.parseFrom(known.get())).build());
+        reply(
+            cmd,
+            ProcessReply.newBuilder().setMigration(MigrationRecord.parseFrom(known.get())).build());
         return Behaviors.same();
       } catch (com.google.protobuf.InvalidProtocolBufferException e) {
         // fall through: treat as new
@@ -170,19 +198,27 @@ final class ProcessEntity {
       error = "no node '" + m.getToNode() + "' in the cluster (see ferry nodes)";
       kind = FerryException.Kind.NOT_FOUND;
     } else {
-      ProcessInfo info = rt.processes.localList().stream()
-          .filter(p -> p.id().equals(pid)).findFirst().orElse(null);
+      ProcessInfo info =
+          rt.processes.localList().stream()
+              .filter(p -> p.id().equals(pid))
+              .findFirst()
+              .orElse(null);
       if (info == null || info.state() != dev.ferry.node.service.ProcessState.RUNNING) {
-        error = "process " + pid + " is " + (info == null ? "gone" : info.state().name().toLowerCase())
-            + "; only a running process can be migrated";
+        error =
+            "process "
+                + pid
+                + " is "
+                + (info == null ? "gone" : info.state().name().toLowerCase())
+                + "; only a running process can be migrated";
       }
     }
     if (error != null) {
       reply(cmd, Wire.replyError(new FerryException(kind, error)));
       return Behaviors.same();
     }
-    MigrationCoordinator c = new MigrationCoordinator(
-        rt, m.getMigrationId(), pid, m.getToNode(), strategy, ctx.getSelf());
+    MigrationCoordinator c =
+        new MigrationCoordinator(
+            rt, m.getMigrationId(), pid, m.getToNode(), strategy, ctx.getSelf());
     MigrationRecord accepted = c.record();
     c.start(); // saves the record first, so the requester can look the migration up at once
     reply(cmd, ProcessReply.newBuilder().setMigration(accepted).build());
@@ -198,47 +234,61 @@ final class ProcessEntity {
     }
     Map<String, byte[]> files = new HashMap<>();
     s.getFilesMap().forEach((k, v) -> files.put(k, v.toByteArray()));
-    RunRequest req = new RunRequest(
-        s.getModuleHash(),
-        s.getEngine().isEmpty() ? null : Engine.parse(s.getEngine()),
-        List.copyOf(s.getArgsList()),
-        env,
-        files);
+    RunRequest req =
+        new RunRequest(
+            s.getModuleHash(),
+            s.getEngine().isEmpty() ? null : Engine.parse(s.getEngine()),
+            List.copyOf(s.getArgsList()),
+            env,
+            files);
     return rt.processes.run(pid, req).thenApply(Wire::reply);
   }
 
   /** Serves a request for a process this node holds. */
-  static CompletionStage<ProcessReply> serveLocally(ClusterRuntime rt, String pid, ProcessCommand cmd) {
+  static CompletionStage<ProcessReply> serveLocally(
+      ClusterRuntime rt, String pid, ProcessCommand cmd) {
     var ps = rt.processes;
     switch (cmd.getOpCase()) {
       case STATUS:
         return ps.status(pid).thenApply(Wire::reply);
-      case READ_LOG: {
-        var r = cmd.getReadLog();
-        Duration wait = Duration.ofMillis(Math.min(r.getWaitMillis(), LONGEST_WAIT.toMillis()));
-        return ps.readLog(pid, r.getStderr() ? LogStream.STDERR : LogStream.STDOUT,
-                r.getOffset(), r.getMaxBytes() <= 0 ? 1 << 20 : r.getMaxBytes(), wait)
-            .thenApply(Wire::reply);
-      }
-      case AWAIT_EXIT: {
-        CompletableFuture<ProcessInfo> done = ps.awaitExit(pid).toCompletableFuture();
-        return done.completeOnTimeout(null, LONGEST_WAIT.toMillis(), TimeUnit.MILLISECONDS)
-            .thenCompose(i -> i != null ? CompletableFuture.completedFuture(i) : ps.status(pid))
-            .thenApply(Wire::reply);
-      }
+      case READ_LOG:
+        {
+          var r = cmd.getReadLog();
+          Duration wait = Duration.ofMillis(Math.min(r.getWaitMillis(), LONGEST_WAIT.toMillis()));
+          return ps.readLog(
+                  pid,
+                  r.getStderr() ? LogStream.STDERR : LogStream.STDOUT,
+                  r.getOffset(),
+                  r.getMaxBytes() <= 0 ? 1 << 20 : r.getMaxBytes(),
+                  wait)
+              .thenApply(Wire::reply);
+        }
+      case AWAIT_EXIT:
+        {
+          CompletableFuture<ProcessInfo> done = ps.awaitExit(pid).toCompletableFuture();
+          return done.completeOnTimeout(null, LONGEST_WAIT.toMillis(), TimeUnit.MILLISECONDS)
+              .thenCompose(i -> i != null ? CompletableFuture.completedFuture(i) : ps.status(pid))
+              .thenApply(Wire::reply);
+        }
       case KILL:
         return ps.kill(pid).thenApply(Wire::reply);
       case READ_FILE:
         return ps.readFile(pid, cmd.getReadFile().getGuestPath())
-            .thenApply(b -> ProcessReply.newBuilder().setFile(com.google.protobuf.ByteString.copyFrom(b)).build());
+            .thenApply(
+                b ->
+                    ProcessReply.newBuilder()
+                        .setFile(com.google.protobuf.ByteString.copyFrom(b))
+                        .build());
       case CHECKPOINT:
         return ps.checkpoint(pid, cmd.getCheckpoint().getLeaveRunning()).thenApply(Wire::reply);
-      case RESTORE: {
-        String e = cmd.getRestore().getEngine();
-        return ps.restore(pid, e.isEmpty() ? null : Engine.parse(e)).thenApply(Wire::reply);
-      }
+      case RESTORE:
+        {
+          String e = cmd.getRestore().getEngine();
+          return ps.restore(pid, e.isEmpty() ? null : Engine.parse(e)).thenApply(Wire::reply);
+        }
       default:
-        return CompletableFuture.failedFuture(FerryException.badRequest("unsupported request " + cmd.getOpCase()));
+        return CompletableFuture.failedFuture(
+            FerryException.badRequest("unsupported request " + cmd.getOpCase()));
     }
   }
 
@@ -250,8 +300,15 @@ final class ProcessEntity {
    */
   static void redeliver(ClusterRuntime rt, ProcessCommand cmd) {
     if (cmd.getBounces() >= MAX_BOUNCES) {
-      reply(rt, cmd, Wire.replyError(new FerryException(FerryException.Kind.UNAVAILABLE,
-          "process " + cmd.getPid() + " has moved and its new location is not known yet; try again")));
+      reply(
+          rt,
+          cmd,
+          Wire.replyError(
+              new FerryException(
+                  FerryException.Kind.UNAVAILABLE,
+                  "process "
+                      + cmd.getPid()
+                      + " has moved and its new location is not known yet; try again")));
       return;
     }
     ProcessCommand again = cmd.toBuilder().setBounces(cmd.getBounces() + 1).build();
@@ -265,8 +322,12 @@ final class ProcessEntity {
   private void forward(ProcessCommand cmd, String node) {
     var agent = rt.agent(node);
     if (agent.isEmpty()) {
-      reply(cmd, Wire.replyError(new FerryException(FerryException.Kind.UNAVAILABLE,
-          "process " + pid + " moved to node " + node + ", which cannot be reached now")));
+      reply(
+          cmd,
+          Wire.replyError(
+              new FerryException(
+                  FerryException.Kind.UNAVAILABLE,
+                  "process " + pid + " moved to node " + node + ", which cannot be reached now")));
       return;
     }
     agent.get().tell(NodeRequest.newBuilder().setForwarded(cmd).build());

@@ -106,7 +106,8 @@ final class Wire {
   }
 
   static LogChunk logChunk(LogChunkMsg m) {
-    return new LogChunk(m.getOffset(), m.getData().toByteArray(), m.getNextOffset(), m.getComplete());
+    return new LogChunk(
+        m.getOffset(), m.getData().toByteArray(), m.getNextOffset(), m.getComplete());
   }
 
   static ProcessReply reply(CheckpointResult c) {

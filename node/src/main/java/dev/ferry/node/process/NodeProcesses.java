@@ -1,7 +1,6 @@
 package dev.ferry.node.process;
 
 import dev.ferry.config.FerrySettings;
-import dev.ferry.node.runtime.FreezeFailedException;
 import dev.ferry.node.runtime.LoadedModule;
 import dev.ferry.node.runtime.ModuleRegistry;
 import dev.ferry.node.runtime.NoMigrationPointException;
@@ -51,8 +50,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The processes of one node: starts them, keeps their records and logs in the node's store,
- * checkpoints and restores them, and on shutdown checkpoints every running process so that the
- * next start of the same data directory resumes it.
+ * checkpoints and restores them, and on shutdown checkpoints every running process so that the next
+ * start of the same data directory resumes it.
  *
  * <p>Each process runs on its own thread ({@link WasmProcess}); operations on one process are
  * serialized; blocking work runs on this class's executor, never on the caller's thread.
@@ -72,8 +71,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private final Path sandboxes;
   private final Engine defaultEngine;
   private final Map<String, Entry> processes = new ConcurrentHashMap<>();
+
   /** Processes that migrated away from this node, and where to. */
   private final Map<String, String> moved = new ConcurrentHashMap<>();
+
   private final ExecutorService ops =
       Executors.newCachedThreadPool(
           r -> {
@@ -127,9 +128,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     // With data-segment files = shared, every node keeps sandboxes in the one directory they all
     // see (the paper's NFS): a migrated process reopens its files there, nothing is copied.
     com.typesafe.config.Config ds = settings.strategy("data-segment");
-    this.sandboxes = ds.hasPath("files") && ds.getString("files").equals("shared")
-        ? Path.of(ds.getString("shared-dir"))
-        : settings.node().dataDir().resolve("sandboxes");
+    this.sandboxes =
+        ds.hasPath("files") && ds.getString("files").equals("shared")
+            ? Path.of(ds.getString("shared-dir"))
+            : settings.node().dataDir().resolve("sandboxes");
     this.defaultEngine = Engine.parse(settings.node().engine());
     long every = Math.max(1, settings.runtime().logFlushInterval().toMillis());
     flusher.scheduleWithFixedDelay(this::flushLogs, every, every, TimeUnit.MILLISECONDS);
@@ -155,7 +157,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
       Entry e;
       try {
-        e = new Entry(id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
+        e =
+            new Entry(
+                id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
       } catch (IOException ex) {
         log.error("sandbox of process {} cannot be opened: {}", id, ex.toString());
         continue;
@@ -175,19 +179,33 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           log.info("process {} resumed after node restart", id);
         } catch (RuntimeException ex) {
           log.error("process {} could not be resumed: {}", id, ex.getMessage());
-          update(e, rec.toBuilder().setState(ProcessRecord.State.CHECKPOINTED)
-              .setError("could not be resumed after node restart: " + ex.getMessage()).build());
+          update(
+              e,
+              rec.toBuilder()
+                  .setState(ProcessRecord.State.CHECKPOINTED)
+                  .setError("could not be resumed after node restart: " + ex.getMessage())
+                  .build());
         }
       } else if (rec.getState() == ProcessRecord.State.RUNNING
           || rec.getState() == ProcessRecord.State.MIGRATING) {
         if (hasImage) {
-          update(e, rec.toBuilder().setState(ProcessRecord.State.CHECKPOINTED)
-              .setError("the node stopped without a shutdown; left at its last checkpoint"
-                  + " (ferry restore " + id + " resumes it from there)").build());
+          update(
+              e,
+              rec.toBuilder()
+                  .setState(ProcessRecord.State.CHECKPOINTED)
+                  .setError(
+                      "the node stopped without a shutdown; left at its last checkpoint"
+                          + " (ferry restore "
+                          + id
+                          + " resumes it from there)")
+                  .build());
         } else {
-          markFinal(e, rec.toBuilder().setState(ProcessRecord.State.FAILED)
-              .setError("the node stopped without a shutdown and the process had no checkpoint")
-              .build());
+          markFinal(
+              e,
+              rec.toBuilder()
+                  .setState(ProcessRecord.State.FAILED)
+                  .setError("the node stopped without a shutdown and the process had no checkpoint")
+                  .build());
         }
       }
     }
@@ -233,12 +251,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     Engine engine = req.engine() != null ? req.engine() : defaultEngine;
     List<String> env = new ArrayList<>();
     if (req.env() != null) {
-      req.env().forEach((k, v) -> {
-        if (k == null || k.isEmpty() || k.contains("=") || k.indexOf('\0') >= 0) {
-          throw FerryException.badRequest("invalid environment variable name '" + k + "'");
-        }
-        env.add(k + "=" + (v == null ? "" : v));
-      });
+      req.env()
+          .forEach(
+              (k, v) -> {
+                if (k == null || k.isEmpty() || k.contains("=") || k.indexOf('\0') >= 0) {
+                  throw FerryException.badRequest("invalid environment variable name '" + k + "'");
+                }
+                env.add(k + "=" + (v == null ? "" : v));
+              });
     }
     List<String> argv = new ArrayList<>();
     argv.add("main.wasm");
@@ -318,7 +338,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
                 ProcessRecord.Builder b = e.record.toBuilder().setEndedAtMicros(nowMicros());
                 switch (end.outcome()) {
                   case EXITED:
-                    b.setState(ProcessRecord.State.EXITED).setHasExitCode(true)
+                    b.setState(ProcessRecord.State.EXITED)
+                        .setHasExitCode(true)
                         .setExitCode(end.exitCode());
                     break;
                   case KILLED:
@@ -367,8 +388,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           long length = e.log.length(s);
           if (offset > length && e.log.isClosed()) {
             throw FerryException.badRequest(
-                "offset " + offset + " is past the end of the " + stream.name().toLowerCase()
-                    + " log (" + length + " bytes)");
+                "offset "
+                    + offset
+                    + " is past the end of the "
+                    + stream.name().toLowerCase()
+                    + " log ("
+                    + length
+                    + " bytes)");
           }
           if (offset >= length && waitForData != null && !waitForData.isZero()) {
             try {
@@ -409,8 +435,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             if (p == null) {
               // checkpointed: it exists only as an image
               store.table(TableName.IMAGES).delete(pid);
-              markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.KILLED)
-                  .setEndedAtMicros(nowMicros()).build());
+              markFinal(
+                  e,
+                  e.record.toBuilder()
+                      .setState(ProcessRecord.State.KILLED)
+                      .setEndedAtMicros(nowMicros())
+                      .build());
               return info(e);
             }
           }
@@ -504,8 +534,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         rec =
             e.record.toBuilder()
                 .setState(
-                    leaveRunning ? ProcessRecord.State.RUNNING : forShutdown
-                        ? ProcessRecord.State.RUNNING : ProcessRecord.State.CHECKPOINTED)
+                    leaveRunning
+                        ? ProcessRecord.State.RUNNING
+                        : forShutdown
+                            ? ProcessRecord.State.RUNNING
+                            : ProcessRecord.State.CHECKPOINTED)
                 .setResumeOnStart(forShutdown)
                 .setLastCheckpoint(ci)
                 .clearError()
@@ -521,14 +554,18 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         f.resume();
         throw new FerryException(
             FerryException.Kind.INTERNAL,
-            "the image of " + e.id + " could not be written (" + ex.getMessage()
+            "the image of "
+                + e.id
+                + " could not be written ("
+                + ex.getMessage()
                 + "); the process keeps running",
             ex);
       }
       long writeMicros = (System.nanoTime() - t0) / 1000;
-      rec = rec.toBuilder()
-          .setLastCheckpoint(rec.getLastCheckpoint().toBuilder().setWriteMicros(writeMicros))
-          .build();
+      rec =
+          rec.toBuilder()
+              .setLastCheckpoint(rec.getLastCheckpoint().toBuilder().setWriteMicros(writeMicros))
+              .build();
       e.record = rec;
       persist(rec);
       if (leaveRunning) {
@@ -552,7 +589,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             ProcessRecord.State st = e.record.getState();
             if (st != ProcessRecord.State.CHECKPOINTED) {
               throw FerryException.conflict(
-                  "process " + pid + " is " + stateName(st)
+                  "process "
+                      + pid
+                      + " is "
+                      + stateName(st)
                       + "; only a checkpointed process can be restored");
             }
             restoreLocked(e, engine != null ? engine : defaultEngine);
@@ -564,40 +604,49 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /** Resumes e from its stored image. Caller holds e's monitor. */
   private void restoreLocked(Entry e, Engine engine) {
     byte[] bytes =
-        store.table(TableName.IMAGES).get(e.id).orElseThrow(
-            () -> new FerryException(FerryException.Kind.INTERNAL,
-                "process " + e.id + " has no stored image"));
+        store
+            .table(TableName.IMAGES)
+            .get(e.id)
+            .orElseThrow(
+                () ->
+                    new FerryException(
+                        FerryException.Kind.INTERNAL, "process " + e.id + " has no stored image"));
     ProcessImage image;
     try {
       image = ProcessImage.parseFrom(bytes);
     } catch (IOException ex) {
-      throw new FerryException(FerryException.Kind.INTERNAL,
-          "the image of " + e.id + " is corrupt: " + ex.getMessage(), ex);
+      throw new FerryException(
+          FerryException.Kind.INTERNAL,
+          "the image of " + e.id + " is corrupt: " + ex.getMessage(),
+          ex);
     }
     LoadedModule module = modules.load(image.getModuleHash());
     e.log.truncate(image.getStdoutLength(), image.getStderrLength());
     List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
     WasmProcess p;
     try {
-      p = WasmProcess.restore(
-          spec(e, module, engine, argv, image.getWasi().getEnvList()), image);
+      p = WasmProcess.restore(spec(e, module, engine, argv, image.getWasi().getEnvList()), image);
     } catch (IOException | RuntimeException ex) {
-      throw FerryException.conflict("process " + e.id + " cannot be restored: " + ex.getMessage()
-          + "; it stays checkpointed");
+      throw FerryException.conflict(
+          "process "
+              + e.id
+              + " cannot be restored: "
+              + ex.getMessage()
+              + "; it stays checkpointed");
     }
     e.running = p;
-    e.record = e.record.toBuilder()
-        .setState(ProcessRecord.State.RUNNING)
-        .setEngine(engine.wireName())
-        .setResumeOnStart(false)
-        .setNode(nodeName)
-        .clearError()
-        .build();
+    e.record =
+        e.record.toBuilder()
+            .setState(ProcessRecord.State.RUNNING)
+            .setEngine(engine.wireName())
+            .setResumeOnStart(false)
+            .setNode(nodeName)
+            .clearError()
+            .build();
     persist(e.record);
     watch(e, p);
     listener.on(e.id, "restored", null, engine.wireName(), null);
   }
-
 
   // ---------------------------------------------------------------------------------------------
   // Migration, source side
@@ -636,7 +685,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     synchronized (e) {
       if (e.record.getState() != ProcessRecord.State.RUNNING || e.running == null) {
         throw FerryException.conflict(
-            "process " + pid + " is " + stateName(e.record.getState()) + ", not running: only a"
+            "process "
+                + pid
+                + " is "
+                + stateName(e.record.getState())
+                + ", not running: only a"
                 + " running process can be migrated");
       }
       p = e.running;
@@ -670,12 +723,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       long out = e.log.length(1);
       long err = e.log.length(2);
       ProcessImage image = f.image().toBuilder().setStdoutLength(out).setStderrLength(err).build();
-      var b = dev.ferry.transport.proto.MigrationBundle.newBuilder()
-          .setRecord(e.record.toBuilder().setState(ProcessRecord.State.RUNNING))
-          .setImage(image.toByteString())
-          .setStdout(com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
-          .setStderr(com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 2, 0, (int) err)))
-          .setSharedFiles(sharedFiles);
+      var b =
+          dev.ferry.transport.proto.MigrationBundle.newBuilder()
+              .setRecord(e.record.toBuilder().setState(ProcessRecord.State.RUNNING))
+              .setImage(image.toByteString())
+              .setStdout(
+                  com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
+              .setStderr(
+                  com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 2, 0, (int) err)))
+              .setSharedFiles(sharedFiles);
       if (includeModule) {
         b.setModule(com.google.protobuf.ByteString.copyFrom(modules.bytes(image.getModuleHash())));
       }
@@ -688,15 +744,20 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             }
             String rel = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
             if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
-              b.addFiles(dev.ferry.transport.proto.SandboxFile.newBuilder().setPath(rel).setDirectory(true));
+              b.addFiles(
+                  dev.ferry.transport.proto.SandboxFile.newBuilder()
+                      .setPath(rel)
+                      .setDirectory(true));
             } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-              b.addFiles(dev.ferry.transport.proto.SandboxFile.newBuilder().setPath(rel)
-                  .setData(com.google.protobuf.ByteString.copyFrom(Files.readAllBytes(p))));
+              b.addFiles(
+                  dev.ferry.transport.proto.SandboxFile.newBuilder()
+                      .setPath(rel)
+                      .setData(com.google.protobuf.ByteString.copyFrom(Files.readAllBytes(p))));
             }
           }
         } catch (IOException ex) {
-          throw new FerryException(FerryException.Kind.INTERNAL,
-              "cannot read the sandbox of " + pid + ": " + ex, ex);
+          throw new FerryException(
+              FerryException.Kind.INTERNAL, "cannot read the sandbox of " + pid + ": " + ex, ex);
         }
       }
       return b.build();
@@ -714,22 +775,27 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   }
 
   /**
-   * The migration committed: the destination runs the process. The frozen thread ends and this
-   * node forgets the process (keeping only a note of where it went, for requests that arrive
-   * before the cluster's routing has followed).
+   * The migration committed: the destination runs the process. The frozen thread ends and this node
+   * forgets the process (keeping only a note of where it went, for requests that arrive before the
+   * cluster's routing has followed).
    */
-  public void discardAfterCommit(String pid, WasmProcess.Frozen f, boolean sharedFiles, String toNode) {
+  public void discardAfterCommit(
+      String pid, WasmProcess.Frozen f, boolean sharedFiles, String toNode) {
     Entry e = entry(pid);
     synchronized (e) {
       e.running = null;
       f.stop();
       processes.remove(pid);
       moved.put(pid, toNode);
-      store.write(b -> {
-        b.delete(TableName.PROCESSES, pid);
-        b.delete(TableName.IMAGES, pid);
-        b.put(TableName.META, "moved:" + pid, toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      });
+      store.write(
+          b -> {
+            b.delete(TableName.PROCESSES, pid);
+            b.delete(TableName.IMAGES, pid);
+            b.put(
+                TableName.META,
+                "moved:" + pid,
+                toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          });
       store.logs().delete(pid);
       e.finished.complete(info(e));
     }
@@ -742,9 +808,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   // Migration, destination side
 
   /**
-   * Stores an incoming process durably (module, sandbox, logs, image, record) without running
-   * it. Until {@link #activateIncoming} it is invisible; {@link #abortIncoming} removes it, and so
-   * does the next start of the node if it was never activated.
+   * Stores an incoming process durably (module, sandbox, logs, image, record) without running it.
+   * Until {@link #activateIncoming} it is invisible; {@link #abortIncoming} removes it, and so does
+   * the next start of the node if it was never activated.
    */
   public void adoptIncoming(String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
     refuseWhenClosing();
@@ -774,23 +840,29 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         }
       } catch (IOException | WasiException ex) {
         deleteTree(root);
-        throw new FerryException(FerryException.Kind.INTERNAL,
-            "cannot write the sandbox of incoming " + pid + ": " + ex, ex);
+        throw new FerryException(
+            FerryException.Kind.INTERNAL,
+            "cannot write the sandbox of incoming " + pid + ": " + ex,
+            ex);
       }
     }
     byte[] out = b.getStdout().toByteArray();
     byte[] err = b.getStderr().toByteArray();
-    ProcessRecord incoming = rec.toBuilder().setState(ProcessRecord.State.MIGRATING)
-        .setNode(nodeName).build();
+    ProcessRecord incoming =
+        rec.toBuilder().setState(ProcessRecord.State.MIGRATING).setNode(nodeName).build();
     // One transaction (log calls inside a batch join it), then one sync: durable, then acked.
-    store.write(w -> {
-      store.logs().delete(pid);
-      store.logs().append(pid, 1, out, 0, out.length);
-      store.logs().append(pid, 2, err, 0, err.length);
-      w.put(TableName.IMAGES, pid, b.getImage().toByteArray());
-      w.put(TableName.PROCESSES, pid, incoming.toByteArray());
-      w.put(TableName.META, "incoming:" + migrationId, pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    });
+    store.write(
+        w -> {
+          store.logs().delete(pid);
+          store.logs().append(pid, 1, out, 0, out.length);
+          store.logs().append(pid, 2, err, 0, err.length);
+          w.put(TableName.IMAGES, pid, b.getImage().toByteArray());
+          w.put(TableName.PROCESSES, pid, incoming.toByteArray());
+          w.put(
+              TableName.META,
+              "incoming:" + migrationId,
+              pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        });
     store.sync();
   }
 
@@ -801,11 +873,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     try {
       rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(pid).orElseThrow());
     } catch (IOException | java.util.NoSuchElementException ex) {
-      throw new FerryException(FerryException.Kind.INTERNAL, "incoming record of " + pid + " missing");
+      throw new FerryException(
+          FerryException.Kind.INTERNAL, "incoming record of " + pid + " missing");
     }
     Entry e;
     try {
-      e = new Entry(pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
+      e =
+          new Entry(
+              pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
     } catch (IOException ex) {
       throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
     }
@@ -813,10 +888,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       restoreLocked(e, engine != null ? engine : defaultEngine);
       processes.put(pid, e);
       moved.remove(pid);
-      store.write(w -> {
-        w.delete(TableName.META, "incoming:" + migrationId);
-        w.delete(TableName.META, "moved:" + pid);
-      });
+      store.write(
+          w -> {
+            w.delete(TableName.META, "incoming:" + migrationId);
+            w.delete(TableName.META, "moved:" + pid);
+          });
     }
     return info(e);
   }
@@ -832,18 +908,21 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     if (processes.containsKey(pid)) {
       return; // activated: no longer ours to drop
     }
-    store.write(w -> {
-      w.delete(TableName.IMAGES, pid);
-      w.delete(TableName.PROCESSES, pid);
-      w.delete(TableName.META, "incoming:" + migrationId);
-    });
+    store.write(
+        w -> {
+          w.delete(TableName.IMAGES, pid);
+          w.delete(TableName.PROCESSES, pid);
+          w.delete(TableName.META, "incoming:" + migrationId);
+        });
     store.logs().delete(pid);
     deleteTree(sandboxes.resolve(pid));
     store.sync();
   }
 
   private String incomingPid(String migrationId) {
-    return store.table(TableName.META).get("incoming:" + migrationId)
+    return store
+        .table(TableName.META)
+        .get("incoming:" + migrationId)
         .map(v -> new String(v, java.nio.charset.StandardCharsets.UTF_8))
         .orElseThrow(() -> FerryException.notFound("no incoming migration " + migrationId));
   }
@@ -854,8 +933,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       abortIncoming(k.substring("incoming:".length()));
     }
     for (String k : store.table(TableName.META).keys("moved:")) {
-      store.table(TableName.META).get(k).ifPresent(
-          v -> moved.put(k.substring("moved:".length()), new String(v, java.nio.charset.StandardCharsets.UTF_8)));
+      store
+          .table(TableName.META)
+          .get(k)
+          .ifPresent(
+              v ->
+                  moved.put(
+                      k.substring("moved:".length()),
+                      new String(v, java.nio.charset.StandardCharsets.UTF_8)));
     }
   }
 
@@ -864,8 +949,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /**
    * Checkpoints every running process durably (they resume on the next start of this data
-   * directory), then stops. A process that cannot be frozen within the freeze timeout (a
-   * CPU-bound loop in a module that is not preemptible) is logged and recorded as FAILED.
+   * directory), then stops. A process that cannot be frozen within the freeze timeout (a CPU-bound
+   * loop in a module that is not preemptible) is logged and recorded as FAILED.
    */
   @Override
   public void close() {
@@ -882,38 +967,57 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       if (!running) {
         continue;
       }
-      all.add(CompletableFuture.runAsync(() -> {
-        try {
-          checkpointNow(e, false, true);
-          log.info("process {} checkpointed for shutdown", e.id);
-        } catch (RuntimeException ex) {
-          log.warn("process {} could not be checkpointed at shutdown: {}", e.id, ex.getMessage());
-          WasmProcess p;
-          synchronized (e) {
-            if (isFinal(e.record.getState())) {
-              return; // it ended on its own while the node was stopping: already recorded
-            }
-            p = e.running;
-            e.running = null;
-            // If the process itself ended meanwhile, that is what happened to it.
-            WasmProcess.End end = p == null ? null : p.end().toCompletableFuture().getNow(null);
-            if (end != null && end.outcome() == WasmProcess.Outcome.EXITED) {
-              markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.EXITED)
-                  .setHasExitCode(true).setExitCode(end.exitCode())
-                  .setEndedAtMicros(nowMicros()).build());
-              return;
-            }
-            String why = end != null && end.error() != null
-                ? end.error()
-                : "could not be checkpointed when its node shut down: " + ex.getMessage();
-            markFinal(e, e.record.toBuilder().setState(ProcessRecord.State.FAILED)
-                .setError(why).setEndedAtMicros(nowMicros()).build());
-          }
-          if (p != null) {
-            p.kill();
-          }
-        }
-      }, ops));
+      all.add(
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  checkpointNow(e, false, true);
+                  log.info("process {} checkpointed for shutdown", e.id);
+                } catch (RuntimeException ex) {
+                  log.warn(
+                      "process {} could not be checkpointed at shutdown: {}",
+                      e.id,
+                      ex.getMessage());
+                  WasmProcess p;
+                  synchronized (e) {
+                    if (isFinal(e.record.getState())) {
+                      return; // it ended on its own while the node was stopping: already recorded
+                    }
+                    p = e.running;
+                    e.running = null;
+                    // If the process itself ended meanwhile, that is what happened to it.
+                    WasmProcess.End end =
+                        p == null ? null : p.end().toCompletableFuture().getNow(null);
+                    if (end != null && end.outcome() == WasmProcess.Outcome.EXITED) {
+                      markFinal(
+                          e,
+                          e.record.toBuilder()
+                              .setState(ProcessRecord.State.EXITED)
+                              .setHasExitCode(true)
+                              .setExitCode(end.exitCode())
+                              .setEndedAtMicros(nowMicros())
+                              .build());
+                      return;
+                    }
+                    String why =
+                        end != null && end.error() != null
+                            ? end.error()
+                            : "could not be checkpointed when its node shut down: "
+                                + ex.getMessage();
+                    markFinal(
+                        e,
+                        e.record.toBuilder()
+                            .setState(ProcessRecord.State.FAILED)
+                            .setError(why)
+                            .setEndedAtMicros(nowMicros())
+                            .build());
+                  }
+                  if (p != null) {
+                    p.kill();
+                  }
+                }
+              },
+              ops));
     }
     CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).join();
     flusher.shutdownNow();
@@ -975,8 +1079,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   }
 
   private void markFinal(Entry e, ProcessRecord rec) {
-    listener.on(e.id, stateName(rec.getState()), rec.getHasExitCode() ? rec.getExitCode() : null,
-        rec.getEngine(), rec.getError().isEmpty() ? null : rec.getError());
+    listener.on(
+        e.id,
+        stateName(rec.getState()),
+        rec.getHasExitCode() ? rec.getExitCode() : null,
+        rec.getEngine(),
+        rec.getError().isEmpty() ? null : rec.getError());
     e.record = rec;
     persist(rec);
     store.table(TableName.IMAGES).delete(e.id);

@@ -6,13 +6,13 @@ import java.io.ByteArrayOutputStream;
 import java.util.Arrays;
 
 /**
- * A process's stdout (stream 1) and stderr (stream 2): one byte stream each, owned by the
- * process and addressed by byte offset. Writes are buffered in memory and appended to the store
- * when the buffer grows past {@link #FLUSH_BYTES}, on the node's periodic flush, and always
- * before a checkpoint is written ({@link #flush()}); readers see flushed and buffered bytes alike.
+ * A process's stdout (stream 1) and stderr (stream 2): one byte stream each, owned by the process
+ * and addressed by byte offset. Writes are buffered in memory and appended to the store when the
+ * buffer grows past {@link #FLUSH_BYTES}, on the node's periodic flush, and always before a
+ * checkpoint is written ({@link #flush()}); readers see flushed and buffered bytes alike.
  *
- * <p>Not guaranteed: bytes still buffered when the node's JVM dies without a shutdown are lost;
- * a restore then re-runs the process from its last image, which re-produces them.
+ * <p>Not guaranteed: bytes still buffered when the node's JVM dies without a shutdown are lost; a
+ * restore then re-runs the process from its last image, which re-produces them.
  */
 public final class ProcessLog implements OutputSink {
   static final int FLUSH_BYTES = 64 * 1024;
@@ -75,8 +75,8 @@ public final class ProcessLog implements OutputSink {
   }
 
   /**
-   * Waits up to {@code millis} until the stream has bytes past {@code offset} or the log is
-   * closed. Returns true if there are bytes to read.
+   * Waits up to {@code millis} until the stream has bytes past {@code offset} or the log is closed.
+   * Returns true if there are bytes to read.
    */
   public synchronized boolean awaitData(int stream, long offset, long millis)
       throws InterruptedException {

@@ -8,8 +8,8 @@ import java.util.function.Function;
 
 /**
  * A parsed, validated, Asyncify-instrumented module, shared by every process that runs it. The
- * compiled engine's machine factory (Chicory translates the whole module to JVM bytecode) is
- * built on first use and then reused.
+ * compiled engine's machine factory (Chicory translates the whole module to JVM bytecode) is built
+ * on first use and then reused.
  */
 public final class LoadedModule {
   private final String hash;

@@ -32,9 +32,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * The node's modules, stored by content hash. An upload is validated (a WebAssembly module that
  * imports nothing but WASI preview 1 and Ferry's loop-point hook, and exports {@code _start} and
- * {@code memory}), instrumented with Binaryen's Asyncify unless it already is, and stored under
- * the hex SHA-256 of the stored bytes. Uploading the same bytes again is cheap and gives the
- * same hash.
+ * {@code memory}), instrumented with Binaryen's Asyncify unless it already is, and stored under the
+ * hex SHA-256 of the stored bytes. Uploading the same bytes again is cheap and gives the same hash.
  *
  * <p>Does not guarantee that a valid module runs correctly: a module can still trap at run time.
  */
@@ -152,10 +151,7 @@ public final class ModuleRegistry {
 
   /** The stored bytes of a module, or NOT_FOUND. */
   public byte[] bytes(String hash) {
-    return store
-        .table(TableName.MODULES)
-        .get(hash)
-        .orElseThrow(() -> unknown(hash));
+    return store.table(TableName.MODULES).get(hash).orElseThrow(() -> unknown(hash));
   }
 
   /** A parsed module ready to instantiate, cached. */
@@ -180,11 +176,7 @@ public final class ModuleRegistry {
   }
 
   private static WasmModule parse(byte[] wasm, String what) {
-    if (wasm.length < 8
-        || wasm[0] != 0
-        || wasm[1] != 'a'
-        || wasm[2] != 's'
-        || wasm[3] != 'm') {
+    if (wasm.length < 8 || wasm[0] != 0 || wasm[1] != 'a' || wasm[2] != 's' || wasm[3] != 'm') {
       throw FerryException.badRequest(
           what + " is not a WebAssembly module (it does not start with \\0asm)");
     }
@@ -299,8 +291,7 @@ public final class ModuleRegistry {
       }
       if (p.exitValue() != 0) {
         throw FerryException.badRequest(
-            "wasm-opt rejected the module: "
-                + new String(output, StandardCharsets.UTF_8).strip());
+            "wasm-opt rejected the module: " + new String(output, StandardCharsets.UTF_8).strip());
       }
       return Files.readAllBytes(out);
     } catch (IOException e) {

@@ -20,10 +20,9 @@ import java.util.stream.Collectors;
  * <p>Why it exists: Binaryen's Asyncify (verified with binaryen 108) checks the buffer's end only
  * in {@code asyncify_start_unwind} and {@code asyncify_stop_unwind}; while unwinding it writes past
  * the end unchecked. An unwind that does not fit would overwrite guest memory or trap and lose the
- * process. So before starting one, Ferry adds up, for every wasm frame on the stack, the call
- * index (4 bytes) plus the size of every parameter and local of that function — Asyncify never
- * saves more than that — and refuses the freeze (the process keeps running) if the sum does not
- * fit.
+ * process. So before starting one, Ferry adds up, for every wasm frame on the stack, the call index
+ * (4 bytes) plus the size of every parameter and local of that function — Asyncify never saves more
+ * than that — and refuses the freeze (the process keeps running) if the sum does not fit.
  *
  * <p>Frames are found on the interpreter's own call stack, or as the JVM frames of the compiled
  * module's methods ({@code func_N}). A frame whose function cannot be identified counts as the
@@ -36,6 +35,7 @@ final class UnwindBound {
       field(com.dylibso.chicory.runtime.StackFrame.class, "funcId");
 
   private final int importCount;
+
   /** Indexed by function index (imports included; imports are 0). */
   private final long[] frameBytes;
 
@@ -92,8 +92,13 @@ final class UnwindBound {
                                 f.getClassName().startsWith("com.dylibso.chicory.$gen")
                                     || (f.getClassName().equals(InterpreterMachine.class.getName())
                                         && f.getMethodName().equals("call")))
-                        .map(f -> f.getClassName().startsWith("com") && f.getMethodName().equals("call")
-                            && !f.getClassName().contains("$gen") ? "interpreted" : f.getMethodName())
+                        .map(
+                            f ->
+                                f.getClassName().startsWith("com")
+                                        && f.getMethodName().equals("call")
+                                        && !f.getClassName().contains("$gen")
+                                    ? "interpreted"
+                                    : f.getMethodName())
                         .collect(Collectors.toList()));
     long total = 0;
     for (String name : methods) {

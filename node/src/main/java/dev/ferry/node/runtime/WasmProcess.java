@@ -33,11 +33,11 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One running wasm process: a Chicory instance of an Asyncify-instrumented module, run on its
- * own platform thread, never on an actor dispatcher.
+ * One running wasm process: a Chicory instance of an Asyncify-instrumented module, run on its own
+ * platform thread, never on an actor dispatcher.
  *
- * <p>Freezing works at migration points — every WASI call, and loop heads in preemptible
- * modules. The protocol, seen from the process thread:
+ * <p>Freezing works at migration points — every WASI call, and loop heads in preemptible modules.
+ * The protocol, seen from the process thread:
  *
  * <pre>
  *  freeze() sets a request ──► next WASI call: gate claims it, writes the buffer header
@@ -52,12 +52,12 @@ import java.util.concurrent.TimeUnit;
  *       stop():   the thread ends; the image is all that remains of the process
  * </pre>
  *
- * A request that finds no migration point within its timeout is withdrawn and the process is
- * not disturbed. Restoring an image on any node and engine runs the same rewind on a fresh
- * instance ({@link #restore}).
+ * A request that finds no migration point within its timeout is withdrawn and the process is not
+ * disturbed. Restoring an image on any node and engine runs the same rewind on a fresh instance
+ * ({@link #restore}).
  *
- * <p>Not guaranteed: the guest's tables are not saved (C, Rust and Go WASI programs do not
- * modify them at run time); threads inside the guest are not supported.
+ * <p>Not guaranteed: the guest's tables are not saved (C, Rust and Go WASI programs do not modify
+ * them at run time); threads inside the guest are not supported.
  */
 public final class WasmProcess implements CallGate {
   static final int PAGE = 65536;
@@ -101,8 +101,8 @@ public final class WasmProcess implements CallGate {
   }
 
   /**
-   * A process standing still at a migration point, with its image captured. Exactly one of
-   * {@link #resume()} or {@link #stop()} must follow.
+   * A process standing still at a migration point, with its image captured. Exactly one of {@link
+   * #resume()} or {@link #stop()} must follow.
    */
   public final class Frozen {
     private final ProcessImage image;
@@ -171,8 +171,10 @@ public final class WasmProcess implements CallGate {
   // process-thread-only state
   private boolean rewinding;
   private FreezeRequest unwindingFor;
+
   /** Where the Asyncify buffer sits while unwinding or rewinding, and what it covered. */
   private int regionAddress;
+
   private byte[] regionSaved;
 
   private WasmProcess(Spec spec, ProcessImage image) throws IOException {
@@ -290,8 +292,8 @@ public final class WasmProcess implements CallGate {
   /**
    * Asks the process to stand still at its next migration point. Completes with a {@link Frozen}
    * (the caller must then resume or stop it); completes exceptionally with {@link
-   * NoMigrationPointException} if none is reached within {@code timeoutMillis} (the process is
-   * not disturbed) or {@link FreezeFailedException} if the process ends or is already freezing.
+   * NoMigrationPointException} if none is reached within {@code timeoutMillis} (the process is not
+   * disturbed) or {@link FreezeFailedException} if the process ends or is already freezing.
    */
   public CompletableFuture<Frozen> freeze(long timeoutMillis) {
     FreezeRequest r = new FreezeRequest();
@@ -587,10 +589,7 @@ public final class WasmProcess implements CallGate {
     FreezeRequest r = unwindingFor;
     String why;
     if (r != null) {
-      why =
-          "unwinding for a freeze failed ("
-              + t
-              + ")";
+      why = "unwinding for a freeze failed (" + t + ")";
       r.result.completeExceptionally(new FreezeFailedException(why, t));
     } else {
       why = String.valueOf(t.getMessage() != null ? t.getMessage() : t);
@@ -694,7 +693,9 @@ public final class WasmProcess implements CallGate {
     for (MemoryRun r : image.getMemory().getRunsList()) {
       int n = r.getData().size() / PAGE;
       for (int i = 0; i < n; i++) {
-        mem.write((r.getFirstPage() + i) * PAGE, r.getData().substring(i * PAGE, (i + 1) * PAGE).toByteArray());
+        mem.write(
+            (r.getFirstPage() + i) * PAGE,
+            r.getData().substring(i * PAGE, (i + 1) * PAGE).toByteArray());
       }
     }
     for (GlobalValue g : image.getGlobalsList()) {

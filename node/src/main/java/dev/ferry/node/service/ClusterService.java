@@ -6,9 +6,9 @@ import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 
 /**
- * A node's view of the whole cluster: its members, migrations between them, and the
- * cluster-wide event stream. The {@link ProcessService} methods of a clustered node reach a
- * process on whichever node it runs.
+ * A node's view of the whole cluster: its members, migrations between them, and the cluster-wide
+ * event stream. The {@link ProcessService} methods of a clustered node reach a process on whichever
+ * node it runs.
  */
 public interface ClusterService extends ProcessService {
 
@@ -16,11 +16,10 @@ public interface ClusterService extends ProcessService {
   CompletionStage<List<NodeInfo>> nodes();
 
   /**
-   * Starts moving a running process to node {@code toNode} (null: the strategy chooses) with
-   * {@code strategy} (null: data-segment). Completes when the migration has been accepted; its
-   * record then tells how it goes. Unknown node or process, a process that is not running, a move
-   * to the node it is on, or a second migration of a moving process: a clear error, nothing
-   * changed.
+   * Starts moving a running process to node {@code toNode} (null: the strategy chooses) with {@code
+   * strategy} (null: data-segment). Completes when the migration has been accepted; its record then
+   * tells how it goes. Unknown node or process, a process that is not running, a move to the node
+   * it is on, or a second migration of a moving process: a clear error, nothing changed.
    */
   CompletionStage<MigrationInfo> migrate(String pid, String toNode, String strategy);
 

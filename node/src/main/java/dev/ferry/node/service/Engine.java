@@ -12,13 +12,16 @@ public enum Engine {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Parses "interpreter" or "compiled"; anything else is a {@link FerryException} (bad request). */
+  /**
+   * Parses "interpreter" or "compiled"; anything else is a {@link FerryException} (bad request).
+   */
   public static Engine parse(String s) {
     for (Engine e : values()) {
       if (e.wireName().equals(s)) {
         return e;
       }
     }
-    throw FerryException.badRequest("unknown engine '" + s + "' (expected interpreter or compiled)");
+    throw FerryException.badRequest(
+        "unknown engine '" + s + "' (expected interpreter or compiled)");
   }
 }

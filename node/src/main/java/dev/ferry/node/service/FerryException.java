@@ -1,8 +1,8 @@
 package dev.ferry.node.service;
 
 /**
- * A request Ferry refused or could not carry out. The {@link Kind} maps to an HTTP status and a
- * CLI exit code; the message is meant for the operator as is.
+ * A request Ferry refused or could not carry out. The {@link Kind} maps to an HTTP status and a CLI
+ * exit code; the message is meant for the operator as is.
  */
 public class FerryException extends RuntimeException {
   private static final long serialVersionUID = 1L;

@@ -5,8 +5,8 @@ import java.time.Instant;
 /**
  * One migration and what it cost. Times are in microseconds, following the paper's breakdown:
  * {@code captureMicros} to write the state out at the source, {@code transferMicros} to move it,
- * {@code restoreMicros} to read it back and resume at the destination; {@code totalFreezeMicros}
- * is how long the process stood still.
+ * {@code restoreMicros} to read it back and resume at the destination; {@code totalFreezeMicros} is
+ * how long the process stood still.
  *
  * @param state pending, freezing, transferring, restoring, committed, aborted or cancelled
  */

@@ -5,12 +5,13 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 
 /**
- * One entry of a process's file-descriptor table. Everything needed to reopen it elsewhere is
- * kept in plain fields (guest path, rights, flags, offset); the host channel is a cache that
- * is reopened by path after a restore.
+ * One entry of a process's file-descriptor table. Everything needed to reopen it elsewhere is kept
+ * in plain fields (guest path, rights, flags, offset); the host channel is a cache that is reopened
+ * by path after a restore.
  */
 final class Descriptor {
   final FdEntry.Kind kind;
+
   /** Full guest path, normalized ("/data/a.txt"); "/" for the root preopen. */
   final String guestPath;
 
@@ -20,8 +21,10 @@ final class Descriptor {
   long offset;
   final boolean readable;
   final boolean writable;
+
   /** readdir: the cookie the guest last asked for, informational. */
   long dirCookie;
+
   /** Open host channel for FILE descriptors; null for others. */
   FileChannel channel;
 

@@ -109,8 +109,8 @@ public final class FerryWasi implements AutoCloseable {
   }
 
   /**
-   * WASI state restored from an image: every file is reopened by its guest path in this sandbox
-   * and will be read or written at its saved offset.
+   * WASI state restored from an image: every file is reopened by its guest path in this sandbox and
+   * will be read or written at its saved offset.
    *
    * @throws IOException if a file the process had open no longer exists
    */
@@ -154,8 +154,8 @@ public final class FerryWasi implements AutoCloseable {
     return new Descriptor(kind, name, Wasi.RIGHTS_STDIO, 0, 0, r, w);
   }
 
-  private static FileChannel openChannel(Path host, boolean readable, boolean writable, boolean create)
-      throws IOException {
+  private static FileChannel openChannel(
+      Path host, boolean readable, boolean writable, boolean create) throws IOException {
     Set<OpenOption> opts = new HashSet<>();
     opts.add(StandardOpenOption.READ);
     if (writable) {
@@ -264,16 +264,11 @@ public final class FerryWasi implements AutoCloseable {
             "path_link",
             List.of(I32, I32, I32, I32, I32, I32, I32),
             (m, a) -> WasiErrno.NOTSUP.code()));
-    f.add(
-        fn(
-            "path_open",
-            List.of(I32, I32, I32, I32, I32, I64, I64, I32, I32),
-            this::pathOpen));
+    f.add(fn("path_open", List.of(I32, I32, I32, I32, I32, I64, I64, I32, I32), this::pathOpen));
     f.add(fn("path_readlink", List.of(I32, I32, I32, I32, I32, I32), this::pathReadlink));
     f.add(fn("path_remove_directory", List.of(I32, I32, I32), this::pathRemoveDirectory));
     f.add(fn("path_rename", List.of(I32, I32, I32, I32, I32, I32), this::pathRename));
-    f.add(
-        fn("path_symlink", List.of(I32, I32, I32, I32, I32), (m, a) -> WasiErrno.NOTSUP.code()));
+    f.add(fn("path_symlink", List.of(I32, I32, I32, I32, I32), (m, a) -> WasiErrno.NOTSUP.code()));
     f.add(fn("path_unlink_file", List.of(I32, I32, I32), this::pathUnlinkFile));
     f.add(pollOneoffFunction());
     f.add(
@@ -484,8 +479,13 @@ public final class FerryWasi implements AutoCloseable {
 
   private int fdFdstatSetFlags(Memory m, long[] a) {
     Descriptor d = fd((int) a[0]);
-    d.fdflags = (int) a[1] & (Wasi.FDFLAGS_APPEND | Wasi.FDFLAGS_NONBLOCK | Wasi.FDFLAGS_SYNC
-        | Wasi.FDFLAGS_DSYNC | Wasi.FDFLAGS_RSYNC);
+    d.fdflags =
+        (int) a[1]
+            & (Wasi.FDFLAGS_APPEND
+                | Wasi.FDFLAGS_NONBLOCK
+                | Wasi.FDFLAGS_SYNC
+                | Wasi.FDFLAGS_DSYNC
+                | Wasi.FDFLAGS_RSYNC);
     return 0;
   }
 
@@ -748,17 +748,23 @@ public final class FerryWasi implements AutoCloseable {
     for (long i = cookie; i < names.size() && used < bufLen; i++) {
       String name = names.get((int) i);
       byte[] nb = name.getBytes(StandardCharsets.UTF_8);
-      String child = name.equals(".") || name.equals("..") ? d.guestPath
-          : (d.guestPath.equals("/") ? "/" + name : d.guestPath + "/" + name);
+      String child =
+          name.equals(".") || name.equals("..")
+              ? d.guestPath
+              : (d.guestPath.equals("/") ? "/" + name : d.guestPath + "/" + name);
       int type;
       if (name.equals(".") || name.equals("..")) {
         type = Wasi.FILETYPE_DIRECTORY;
       } else {
         Path hp = host.resolve(name);
-        type = Files.isSymbolicLink(hp) ? Wasi.FILETYPE_SYMBOLIC_LINK
-            : Files.isDirectory(hp, LinkOption.NOFOLLOW_LINKS) ? Wasi.FILETYPE_DIRECTORY
-            : Files.isRegularFile(hp, LinkOption.NOFOLLOW_LINKS) ? Wasi.FILETYPE_REGULAR_FILE
-            : Wasi.FILETYPE_UNKNOWN;
+        type =
+            Files.isSymbolicLink(hp)
+                ? Wasi.FILETYPE_SYMBOLIC_LINK
+                : Files.isDirectory(hp, LinkOption.NOFOLLOW_LINKS)
+                    ? Wasi.FILETYPE_DIRECTORY
+                    : Files.isRegularFile(hp, LinkOption.NOFOLLOW_LINKS)
+                        ? Wasi.FILETYPE_REGULAR_FILE
+                        : Wasi.FILETYPE_UNKNOWN;
       }
       ByteBuffer ent = ByteBuffer.allocate(24 + nb.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
       ent.putLong(i + 1).putLong(inode(child)).putInt(nb.length).put((byte) type);
@@ -936,7 +942,10 @@ public final class FerryWasi implements AutoCloseable {
       return WasiErrno.NOTSUP.code();
     }
     boolean writable =
-        (rightsBase & (Wasi.RIGHT_FD_WRITE | Wasi.RIGHT_FD_ALLOCATE | Wasi.RIGHT_FD_FILESTAT_SET_SIZE))
+        (rightsBase
+                    & (Wasi.RIGHT_FD_WRITE
+                        | Wasi.RIGHT_FD_ALLOCATE
+                        | Wasi.RIGHT_FD_FILESTAT_SET_SIZE))
                 != 0
             || (oflags & (Wasi.OFLAGS_CREAT | Wasi.OFLAGS_TRUNC)) != 0;
     boolean readable = (rightsBase & Wasi.RIGHT_FD_READ) != 0;

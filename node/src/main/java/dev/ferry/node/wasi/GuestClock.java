@@ -1,9 +1,9 @@
 package dev.ferry.node.wasi;
 
 /**
- * The guest's monotonic clock: host {@link System#nanoTime()} plus an offset chosen so that,
- * after a restore on any node, the clock continues from the last value the guest could have
- * seen. It never goes backwards, even when called from several threads.
+ * The guest's monotonic clock: host {@link System#nanoTime()} plus an offset chosen so that, after
+ * a restore on any node, the clock continues from the last value the guest could have seen. It
+ * never goes backwards, even when called from several threads.
  */
 public final class GuestClock {
   private final long offset;

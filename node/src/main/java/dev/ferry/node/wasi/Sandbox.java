@@ -8,9 +8,9 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * A process's private directory on its node, seen by the guest as "/". Maps guest paths to
- * host paths and refuses any path that would leave the sandbox ("..", absolute host paths,
- * symbolic links pointing outside).
+ * A process's private directory on its node, seen by the guest as "/". Maps guest paths to host
+ * paths and refuses any path that would leave the sandbox ("..", absolute host paths, symbolic
+ * links pointing outside).
  */
 public final class Sandbox {
   private final Path root;
@@ -27,8 +27,8 @@ public final class Sandbox {
   }
 
   /**
-   * Joins a guest path to the guest directory it is relative to and normalizes it: the result
-   * is absolute, has no "." or ".." and no trailing slash (except "/").
+   * Joins a guest path to the guest directory it is relative to and normalizes it: the result is
+   * absolute, has no "." or ".." and no trailing slash (except "/").
    *
    * @throws WasiException NOTCAPABLE if the path climbs above "/"
    */
@@ -55,9 +55,9 @@ public final class Sandbox {
   }
 
   /**
-   * The host path for a normalized guest path. If the host path (or, when it does not exist
-   * yet, its parent) resolves through a symbolic link to a place outside the sandbox, fails
-   * with NOTCAPABLE.
+   * The host path for a normalized guest path. If the host path (or, when it does not exist yet,
+   * its parent) resolves through a symbolic link to a place outside the sandbox, fails with
+   * NOTCAPABLE.
    */
   public Path hostPath(String guestPath) {
     Path p = guestPath.equals("/") ? root : root.resolve(guestPath.substring(1));

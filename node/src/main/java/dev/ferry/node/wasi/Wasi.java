@@ -69,7 +69,12 @@ final class Wasi {
           | RIGHT_FD_FILESTAT_SET_SIZE
           | (1L << 23) // fd_filestat_set_times
           | (1L << 27); // poll_fd_readwrite
-  static final long RIGHTS_DIRECTORY = RIGHT_ALL & ~(RIGHT_FD_READ | RIGHT_FD_WRITE | RIGHT_FD_SEEK);
+  static final long RIGHTS_DIRECTORY =
+      RIGHT_ALL & ~(RIGHT_FD_READ | RIGHT_FD_WRITE | RIGHT_FD_SEEK);
   static final long RIGHTS_STDIO =
-      RIGHT_FD_READ | RIGHT_FD_WRITE | RIGHT_FD_FDSTAT_SET_FLAGS | RIGHT_FD_FILESTAT_GET | (1L << 27);
+      RIGHT_FD_READ
+          | RIGHT_FD_WRITE
+          | RIGHT_FD_FDSTAT_SET_FLAGS
+          | RIGHT_FD_FILESTAT_GET
+          | (1L << 27);
 }

@@ -31,8 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Three nodes in one JVM (three actor systems, three stores, on loopback): a process migrated
- * round-robin between them, across engines, finishes with the output of an uninterrupted run.
- * The same behaviour between separate node JVMs is tested in the integration module.
+ * round-robin between them, across engines, finishes with the output of an uninterrupted run. The
+ * same behaviour between separate node JVMs is tested in the integration module.
  */
 class InJvmClusterMigrationTest {
   @TempDir static Path dir;
@@ -96,11 +96,15 @@ class InJvmClusterMigrationTest {
     ClusterService n1 = nodes.get(0).service();
     assertEquals(3, get(n1.nodes()).size());
     String hash = get(n1.uploadModule(TestNodes.guest("churn"), false)).hash();
-    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, List.of("800", "2000"), Map.of(), Map.of())));
+    ProcessInfo ref =
+        get(
+            n1.run(
+                new RunRequest(hash, Engine.COMPILED, List.of("800", "2000"), Map.of(), Map.of())));
     get(n1.awaitExit(ref.id()));
     byte[] expected = stdout(n1, ref.id());
 
-    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("800", "2000"), Map.of(), Map.of())));
+    ProcessInfo p =
+        get(n1.run(new RunRequest(hash, null, List.of("800", "2000"), Map.of(), Map.of())));
     int committed = 0;
     for (int i = 0; i < 10; i++) {
       ClusterService asker = nodes.get(i % 3).service(); // any node can be asked
@@ -124,7 +128,8 @@ class InJvmClusterMigrationTest {
         committed++;
         assertEquals(to, get(asker.status(p.id())).node());
       } else {
-        assertTrue(get(asker.status(p.id())).state().isFinal() || done.error() != null, done.toString());
+        assertTrue(
+            get(asker.status(p.id())).state().isFinal() || done.error() != null, done.toString());
       }
       Thread.sleep(30);
     }
@@ -145,14 +150,17 @@ class InJvmClusterMigrationTest {
       Thread.sleep(500); // the subscription spreads through the cluster
       ClusterService n1 = nodes.get(0).service();
       String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
-      ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+      ProcessInfo p =
+          get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
       MigrationInfo m = awaitMigration(n1, get(n1.migrate(p.id(), "n2", null)).id());
       assertEquals("committed", m.state());
       get(n1.kill(p.id()));
       List<String> kinds = new ArrayList<>();
       long deadline = System.currentTimeMillis() + 10_000;
-      while (!(kinds.contains("process:started") && kinds.contains("migration:COMMITTED")
-          && kinds.contains("process:killed")) && System.currentTimeMillis() < deadline) {
+      while (!(kinds.contains("process:started")
+              && kinds.contains("migration:COMMITTED")
+              && kinds.contains("process:killed"))
+          && System.currentTimeMillis() < deadline) {
         var e = seen.poll(200, TimeUnit.MILLISECONDS);
         if (e == null) {
           continue;
@@ -168,7 +176,8 @@ class InJvmClusterMigrationTest {
       assertTrue(kinds.contains("process:started"), kinds.toString());
       assertTrue(kinds.contains("migration:COMMITTED"), kinds.toString());
       assertTrue(kinds.contains("process:killed"), kinds.toString());
-      assertEquals(1, kinds.stream().filter(k -> k.equals("migration:COMMITTED")).count(), kinds.toString());
+      assertEquals(
+          1, kinds.stream().filter(k -> k.equals("migration:COMMITTED")).count(), kinds.toString());
     }
   }
 
@@ -176,14 +185,20 @@ class InJvmClusterMigrationTest {
   void badMigrationRequestsFailClearlyAndChangeNothing() throws Exception {
     ClusterService n1 = nodes.get(0).service();
     String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
-    ProcessInfo p = get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
-    FerryException e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n9", null))));
+    ProcessInfo p =
+        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    FerryException e =
+        FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n9", null))));
     assertEquals(FerryException.Kind.NOT_FOUND, e.kind(), e.getMessage());
     e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n1", null))));
     assertEquals(FerryException.Kind.CONFLICT, e.kind(), e.getMessage());
-    e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate("p-none", "n2", null))));
+    e =
+        FerryException.of(
+            assertThrows(Exception.class, () -> get(n1.migrate("p-none", "n2", null))));
     assertEquals(FerryException.Kind.NOT_FOUND, e.kind(), e.getMessage());
-    e = FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n2", "teleport"))));
+    e =
+        FerryException.of(
+            assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n2", "teleport"))));
     assertEquals(FerryException.Kind.BAD_REQUEST, e.kind(), e.getMessage());
     assertEquals(ProcessState.RUNNING, get(n1.status(p.id())).state());
     assertEquals("n1", get(n1.status(p.id())).node());

@@ -25,9 +25,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * With {@code ferry.strategies.data-segment.files = shared} the nodes keep sandboxes in one
- * shared directory: a migrated process reopens its files there by path and offset and no file
- * bytes travel with it.
+ * With {@code ferry.strategies.data-segment.files = shared} the nodes keep sandboxes in one shared
+ * directory: a migrated process reopens its files there by path and offset and no file bytes travel
+ * with it.
  */
 class SharedFilesMigrationTest {
   @TempDir Path dir;
@@ -51,14 +51,17 @@ class SharedFilesMigrationTest {
       ClusterService s1 = nodes.get(0).service();
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       // a 2 MiB input file: copied with the process it would dominate the bytes moved
-      byte[] big = "shared input line\n".repeat(2 * 1024 * 1024 / 18).getBytes(StandardCharsets.UTF_8);
+      byte[] big =
+          "shared input line\n".repeat(2 * 1024 * 1024 / 18).getBytes(StandardCharsets.UTF_8);
       Map<String, byte[]> in = Map.of("/in.txt", big);
-      ProcessInfo ref = get(s1.run(new RunRequest(hash, Engine.COMPILED, List.of("600"), Map.of(), in)));
+      ProcessInfo ref =
+          get(s1.run(new RunRequest(hash, Engine.COMPILED, List.of("600"), Map.of(), in)));
       get(s1.awaitExit(ref.id()));
       byte[] expectedOut = stdout(s1, ref.id());
       byte[] expectedA = get(s1.readFile(ref.id(), "/data/a.txt"));
 
-      ProcessInfo p = get(s1.run(new RunRequest(hash, Engine.INTERPRETER, List.of("600"), Map.of(), in)));
+      ProcessInfo p =
+          get(s1.run(new RunRequest(hash, Engine.INTERPRETER, List.of("600"), Map.of(), in)));
       int committed = 0;
       for (int i = 0; i < 4; i++) {
         ProcessInfo now = get(s1.status(p.id()));

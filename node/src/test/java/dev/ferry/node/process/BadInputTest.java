@@ -45,14 +45,17 @@ class BadInputTest {
     FerryException e = assertThrows(FerryException.class, call::get);
     assertEquals(kind, e.kind(), e.getMessage());
     assertEquals(modules, node.store.table(TableName.MODULES).keys().size(), "a module was stored");
-    assertEquals(processes, node.store.table(TableName.PROCESSES).keys().size(), "a process was recorded");
+    assertEquals(
+        processes, node.store.table(TableName.PROCESSES).keys().size(), "a process was recorded");
     return e;
   }
 
   @Test
   void rejectsBytesThatAreNotAModule() {
-    FerryException e = fails(FerryException.Kind.BAD_REQUEST,
-        () -> get(node.processes.uploadModule(TestNodes.guest("not-a-module"), false)));
+    FerryException e =
+        fails(
+            FerryException.Kind.BAD_REQUEST,
+            () -> get(node.processes.uploadModule(TestNodes.guest("not-a-module"), false)));
     assertTrue(e.getMessage().contains("not a WebAssembly module"), e.getMessage());
   }
 
@@ -60,15 +63,17 @@ class BadInputTest {
   void rejectsATruncatedModule() {
     byte[] churn = TestNodes.guest("churn");
     byte[] cut = java.util.Arrays.copyOf(churn, churn.length / 2);
-    FerryException e = fails(FerryException.Kind.BAD_REQUEST,
-        () -> get(node.processes.uploadModule(cut, false)));
+    FerryException e =
+        fails(FerryException.Kind.BAD_REQUEST, () -> get(node.processes.uploadModule(cut, false)));
     assertTrue(e.getMessage().contains("not a valid WebAssembly module"), e.getMessage());
   }
 
   @Test
   void rejectsAModuleImportingMoreThanWasi() {
-    FerryException e = fails(FerryException.Kind.BAD_REQUEST,
-        () -> get(node.processes.uploadModule(TestNodes.guest("bad-import"), false)));
+    FerryException e =
+        fails(
+            FerryException.Kind.BAD_REQUEST,
+            () -> get(node.processes.uploadModule(TestNodes.guest("bad-import"), false)));
     assertTrue(e.getMessage().contains("env.launch_missiles"), e.getMessage());
   }
 
@@ -82,7 +87,9 @@ class BadInputTest {
     String out = new String(node.log(p.id(), LogStream.STDOUT), StandardCharsets.UTF_8);
     assertTrue(out.endsWith("end 50\n"), out);
     // the same upload again: same module, no second copy
-    assertEquals(info.hash(), get(node.processes.uploadModule(TestNodes.guest("lines.plain"), false)).hash());
+    assertEquals(
+        info.hash(),
+        get(node.processes.uploadModule(TestNodes.guest("lines.plain"), false)).hash());
   }
 
   @Test
@@ -100,17 +107,23 @@ class BadInputTest {
 
   @Test
   void refusesToMakeAnAlreadyInstrumentedModulePreemptible() {
-    FerryException e = fails(FerryException.Kind.BAD_REQUEST,
-        () -> get(node.processes.uploadModule(TestNodes.guest("lines"), true)));
+    FerryException e =
+        fails(
+            FerryException.Kind.BAD_REQUEST,
+            () -> get(node.processes.uploadModule(TestNodes.guest("lines"), true)));
     assertTrue(e.getMessage().contains("--preemptible"), e.getMessage());
   }
 
   @Test
   void uploadWithoutWasmOptSaysHowToInstallIt() {
     node.close();
-    node = new ProcessHarness(dir.resolve("other"), Map.of("ferry.runtime.wasm-opt", "/nonexistent/wasm-opt"));
-    FerryException e = fails(FerryException.Kind.UNAVAILABLE,
-        () -> get(node.processes.uploadModule(TestNodes.guest("lines.plain"), false)));
+    node =
+        new ProcessHarness(
+            dir.resolve("other"), Map.of("ferry.runtime.wasm-opt", "/nonexistent/wasm-opt"));
+    FerryException e =
+        fails(
+            FerryException.Kind.UNAVAILABLE,
+            () -> get(node.processes.uploadModule(TestNodes.guest("lines.plain"), false)));
     assertTrue(e.getMessage().contains("apt-get install binaryen"), e.getMessage());
     assertTrue(e.getMessage().contains("--asyncify"), e.getMessage());
     // an already instrumented module needs no wasm-opt
@@ -119,31 +132,41 @@ class BadInputTest {
 
   @Test
   void rejectsUnknownModuleAndProcessIds() {
-    fails(FerryException.Kind.NOT_FOUND,
-        () -> get(node.processes.run(new RunRequest("feedface", null, List.of(), Map.of(), Map.of()))));
+    fails(
+        FerryException.Kind.NOT_FOUND,
+        () ->
+            get(
+                node.processes.run(
+                    new RunRequest("feedface", null, List.of(), Map.of(), Map.of()))));
     fails(FerryException.Kind.NOT_FOUND, () -> get(node.processes.status("p-nope")));
     fails(FerryException.Kind.NOT_FOUND, () -> get(node.processes.checkpoint("p-nope", false)));
     fails(FerryException.Kind.NOT_FOUND, () -> get(node.processes.restore("p-nope", null)));
     fails(FerryException.Kind.NOT_FOUND, () -> get(node.processes.kill("p-nope")));
     fails(FerryException.Kind.NOT_FOUND, () -> get(node.processes.awaitExit("p-nope")));
-    fails(FerryException.Kind.NOT_FOUND,
+    fails(
+        FerryException.Kind.NOT_FOUND,
         () -> get(node.processes.readLog("p-nope", LogStream.STDOUT, 0, 10, Duration.ZERO)));
   }
 
   @Test
   void rejectsFilesOutsideTheSandbox() {
     String hash = node.upload("files");
-    FerryException e = fails(FerryException.Kind.BAD_REQUEST, () -> node.run(hash, null, List.of(),
-        Map.of("/../../etc/passwd", new byte[1])));
+    FerryException e =
+        fails(
+            FerryException.Kind.BAD_REQUEST,
+            () -> node.run(hash, null, List.of(), Map.of("/../../etc/passwd", new byte[1])));
     assertTrue(e.getMessage().contains("leaves the sandbox"), e.getMessage());
-    fails(FerryException.Kind.BAD_REQUEST, () -> node.run(hash, null, List.of(), Map.of("relative.txt", new byte[1])));
+    fails(
+        FerryException.Kind.BAD_REQUEST,
+        () -> node.run(hash, null, List.of(), Map.of("relative.txt", new byte[1])));
   }
 
   @Test
   void refusesToRestoreARunningProcessOrCheckpointAFinishedOne() {
     String hash = node.upload("clock");
     ProcessInfo p = node.run(hash, Engine.INTERPRETER, List.of("100000", "1000"), Map.of());
-    FerryException e = assertThrows(FerryException.class, () -> get(node.processes.restore(p.id(), null)));
+    FerryException e =
+        assertThrows(FerryException.class, () -> get(node.processes.restore(p.id(), null)));
     assertEquals(FerryException.Kind.CONFLICT, e.kind());
     assertEquals(ProcessState.RUNNING, get(node.processes.status(p.id())).state());
     get(node.processes.kill(p.id()));

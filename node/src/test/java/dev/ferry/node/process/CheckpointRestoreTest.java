@@ -26,13 +26,14 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every workload, checkpointed and restored several times at different points of its run, on
- * every pair of engines, gives exactly the output, exit code and files of an uninterrupted run.
+ * Every workload, checkpointed and restored several times at different points of its run, on every
+ * pair of engines, gives exactly the output, exit code and files of an uninterrupted run.
  */
 class CheckpointRestoreTest {
 
   /** A guest program run with fixed arguments and inputs; outputFiles are compared after. */
-  record Workload(String guest, List<String> args, Map<String, byte[]> files, List<String> outputFiles) {
+  record Workload(
+      String guest, List<String> args, Map<String, byte[]> files, List<String> outputFiles) {
     @Override
     public String toString() {
       return guest + " " + String.join(" ", args);
@@ -132,7 +133,8 @@ class CheckpointRestoreTest {
     ProcessInfo done = get(node.processes.awaitExit(p.id()));
     Outcome got = outcome(done);
 
-    assertTrue(checkpoints >= 4, "only " + checkpoints + " checkpoints happened: workload too short");
+    assertTrue(
+        checkpoints >= 4, "only " + checkpoints + " checkpoints happened: workload too short");
     if (from != to) {
       assertTrue(restoresOnOther >= 1, "never restored on the other engine");
     }
