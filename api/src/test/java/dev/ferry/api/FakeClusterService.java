@@ -811,7 +811,9 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
         m.bytes,
         m.fromEngine,
         m.toEngine,
-        m.error);
+        m.error,
+        m.transfer / 2,
+        m.transfer / 2);
   }
 
   private static MigrationRecord record(FakeMigration m) {

@@ -124,7 +124,9 @@ public final class EventJson {
         r.getImageBytes(),
         emptyToNull(r.getFromEngine()),
         emptyToNull(r.getToEngine()),
-        emptyToNull(r.getError()));
+        emptyToNull(r.getError()),
+        r.getStreamMicros(),
+        r.getStoreMicros());
   }
 
   private static void putIfSet(Map<String, Object> m, String key, String value) {

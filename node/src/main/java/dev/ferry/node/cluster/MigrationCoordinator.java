@@ -447,7 +447,11 @@ final class MigrationCoordinator implements MigrationContext {
             throw new MigrationException(
                 "transfer to " + toNode + " failed: " + message(failure.get()));
           }
-          ask(NodeRequest.newBuilder().setTransferChunk(c));
+          NodeReply last = ask(NodeRequest.newBuilder().setTransferChunk(c));
+          update(
+              r ->
+                  r.setStreamMicros(last.getAck().getStreamMicros())
+                      .setStoreMicros(last.getAck().getStoreMicros()));
           return;
         }
         acquire(inFlight, 1);

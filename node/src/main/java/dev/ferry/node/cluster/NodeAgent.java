@@ -40,7 +40,8 @@ final class NodeAgent {
     final byte[] data;
     int filled;
     long nextSeq;
-    long lastActivity = System.nanoTime();
+    final long firstChunkAt = System.nanoTime();
+    long lastActivity = firstChunkAt;
 
     Incoming(String pid, int total) {
       this.pid = pid;
@@ -144,8 +145,10 @@ final class NodeAgent {
             String migrationId = c.getMigrationId();
             int crc = c.getCrc32C();
             long seq = c.getSeq();
-            CompletableFuture.runAsync(
+            long streamMicros = (System.nanoTime() - in.firstChunkAt) / 1000;
+            CompletableFuture.supplyAsync(
                     () -> {
+                      long t0 = System.nanoTime();
                       if (MigrationCoordinator.crc32c(in.data) != crc) {
                         throw FerryException.badRequest("bundle checksum mismatch");
                       }
@@ -156,13 +159,21 @@ final class NodeAgent {
                         throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
                       }
                       rt.processes.adoptIncoming(migrationId, bundle);
+                      return (System.nanoTime() - t0) / 1000;
                     })
                 .whenComplete(
-                    (v, ex) ->
+                    (storeMicros, ex) ->
                         reply(
                             r,
                             ex == null
-                                ? ack(seq, true)
+                                ? NodeReply.newBuilder()
+                                    .setAck(
+                                        Ack.newBuilder()
+                                            .setSeq(seq)
+                                            .setPresent(true)
+                                            .setStreamMicros(streamMicros)
+                                            .setStoreMicros(storeMicros))
+                                    .build()
                                 : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
             break;
           }

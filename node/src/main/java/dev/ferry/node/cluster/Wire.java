@@ -158,7 +158,9 @@ final class Wire {
         r.getImageBytes(),
         r.getFromEngine(),
         r.getToEngine(),
-        r.getError().isEmpty() ? null : r.getError());
+        r.getError().isEmpty() ? null : r.getError(),
+        r.getStreamMicros(),
+        r.getStoreMicros());
   }
 
   static long micros(Instant t) {

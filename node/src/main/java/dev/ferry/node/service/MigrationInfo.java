@@ -29,4 +29,6 @@ public record MigrationInfo(
     long imageBytes,
     String fromEngine,
     String toEngine,
-    String error) {}
+    String error,
+    long streamMicros,
+    long storeMicros) {}
