@@ -619,23 +619,21 @@ public final class WasmProcess implements CallGate {
     Memory mem = instance.memory();
     int pages = mem.pages();
     LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
+    // One bulk copy out of the engine's memory, then runs of non-zero pages copied once more
+    // into the image.
+    byte[] all = mem.readBytes(0, pages * PAGE);
     int runStart = -1;
-    ByteString.Output run = null;
-    for (int p = 0; p < pages; p++) {
-      byte[] page = mem.readBytes(p * PAGE, PAGE);
-      if (!Arrays.equals(page, ZERO_PAGE)) {
-        if (runStart < 0) {
-          runStart = p;
-          run = ByteString.newOutput(PAGE * 4);
-        }
-        run.write(page, 0, PAGE);
-      } else if (runStart >= 0) {
-        lm.addRuns(MemoryRun.newBuilder().setFirstPage(runStart).setData(run.toByteString()));
+    for (int p = 0; p <= pages; p++) {
+      boolean zero = p == pages || Arrays.equals(all, p * PAGE, (p + 1) * PAGE, ZERO_PAGE, 0, PAGE);
+      if (!zero && runStart < 0) {
+        runStart = p;
+      } else if (zero && runStart >= 0) {
+        lm.addRuns(
+            MemoryRun.newBuilder()
+                .setFirstPage(runStart)
+                .setData(ByteString.copyFrom(all, runStart * PAGE, (p - runStart) * PAGE)));
         runStart = -1;
       }
-    }
-    if (runStart >= 0) {
-      lm.addRuns(MemoryRun.newBuilder().setFirstPage(runStart).setData(run.toByteString()));
     }
     ProcessImage.Builder b =
         ProcessImage.newBuilder()
