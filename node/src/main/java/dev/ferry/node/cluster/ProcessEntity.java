@@ -174,6 +174,21 @@ final class ProcessEntity {
     var m = cmd.getMigrate();
     // A repeated request (the client asks again when an attempt got no answer) gets the record
     // of the migration it already started.
+    if (rt.processes.arrivedBy(m.getMigrationId())) {
+      // A repeat of the request that brought the process here: it has been carried out.
+      reply(
+          cmd,
+          ProcessReply.newBuilder()
+              .setMigration(
+                  MigrationRecord.newBuilder()
+                      .setId(m.getMigrationId())
+                      .setPid(pid)
+                      .setToNode(rt.nodeName)
+                      .setStrategy(m.getStrategy().isEmpty() ? "data-segment" : m.getStrategy())
+                      .setState(MigrationRecord.State.COMMITTED))
+              .build());
+      return Behaviors.same();
+    }
     var known = rt.store.table(dev.ferry.statestore.TableName.MIGRATIONS).get(m.getMigrationId());
     if (known.isPresent()) {
       try {

@@ -892,9 +892,20 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           w -> {
             w.delete(TableName.META, "incoming:" + migrationId);
             w.delete(TableName.META, "moved:" + pid);
+            // So that a repeated request for this migration is recognised here, where the
+            // process now is, and not taken for a new one.
+            w.put(
+                TableName.META,
+                "arrived:" + migrationId,
+                pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
           });
     }
     return info(e);
+  }
+
+  /** True if the migration with this id brought a process to this node. */
+  public boolean arrivedBy(String migrationId) {
+    return store.table(TableName.META).contains("arrived:" + migrationId);
   }
 
   /** Drops an adopted, not yet activated process. */

@@ -61,6 +61,21 @@ import java.util.concurrent.TimeUnit;
  */
 public final class WasmProcess implements CallGate {
   static final int PAGE = 65536;
+
+  /** Freeze timeouts of every process; cancelled tasks leave the queue at once. */
+  private static final java.util.concurrent.ScheduledThreadPoolExecutor TIMEOUTS =
+      new java.util.concurrent.ScheduledThreadPoolExecutor(
+          1,
+          r -> {
+            Thread t = new Thread(r, "ferry-freeze-timeouts");
+            t.setDaemon(true);
+            return t;
+          });
+
+  static {
+    TIMEOUTS.setRemoveOnCancelPolicy(true);
+  }
+
   private static final byte[] ZERO_PAGE = new byte[PAGE];
 
   /** Everything needed to start or restore a process. */
@@ -311,8 +326,10 @@ public final class WasmProcess implements CallGate {
       freezeRequested = true;
       lock.notifyAll();
     }
-    CompletableFuture.delayedExecutor(timeoutMillis, TimeUnit.MILLISECONDS)
-        .execute(
+    // The timeout task must not outlive the request: it would keep the captured image (through
+    // the request's result) reachable until it fires.
+    java.util.concurrent.ScheduledFuture<?> timeout =
+        TIMEOUTS.schedule(
             () -> {
               synchronized (lock) {
                 if (pending == r && !r.claimed) {
@@ -328,7 +345,10 @@ public final class WasmProcess implements CallGate {
                               + " module (ferry run --preemptible)."));
                 }
               }
-            });
+            },
+            timeoutMillis,
+            TimeUnit.MILLISECONDS);
+    r.result.whenComplete((f, e) -> timeout.cancel(false));
     return r.result;
   }
 
@@ -558,7 +578,9 @@ public final class WasmProcess implements CallGate {
     ProcessImage image;
     try {
       image = capture(frames);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | OutOfMemoryError e) {
+      // Capturing copies the whole memory: if that fails (even for want of heap) the freeze
+      // fails and the process runs on, never the other way round.
       synchronized (lock) {
         pending = null;
         freezeRequested = false;
