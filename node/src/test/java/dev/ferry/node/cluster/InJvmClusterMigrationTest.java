@@ -101,7 +101,8 @@ class InJvmClusterMigrationTest {
     ProcessInfo ref =
         get(
             n1.run(
-                new RunRequest(hash, Engine.COMPILED, List.of("50", "20000000"), Map.of(), Map.of())));
+                new RunRequest(
+                    hash, Engine.COMPILED, List.of("50", "20000000"), Map.of(), Map.of())));
     get(n1.awaitExit(ref.id()));
     byte[] expected = stdout(n1, ref.id());
 

@@ -55,13 +55,13 @@ class SharedFilesMigrationTest {
           "shared input line\n".repeat(2 * 1024 * 1024 / 18).getBytes(StandardCharsets.UTF_8);
       Map<String, byte[]> in = Map.of("/in.txt", big);
       ProcessInfo ref =
-          get(s1.run(new RunRequest(hash, Engine.COMPILED, List.of("600"), Map.of(), in)));
+          get(s1.run(new RunRequest(hash, Engine.COMPILED, List.of("2000"), Map.of(), in)));
       get(s1.awaitExit(ref.id()));
       byte[] expectedOut = stdout(s1, ref.id());
       byte[] expectedA = get(s1.readFile(ref.id(), "/data/a.txt"));
 
       ProcessInfo p =
-          get(s1.run(new RunRequest(hash, Engine.INTERPRETER, List.of("600"), Map.of(), in)));
+          get(s1.run(new RunRequest(hash, Engine.INTERPRETER, List.of("2000"), Map.of(), in)));
       int committed = 0;
       for (int i = 0; i < 4; i++) {
         ProcessInfo now = get(s1.status(p.id()));
@@ -72,7 +72,10 @@ class SharedFilesMigrationTest {
         try {
           m = get(s1.migrate(p.id(), now.node().equals("s1") ? "s2" : "s1", null));
         } catch (java.util.concurrent.ExecutionException e) {
-          break; // finished between the two requests
+          if (get(s1.status(p.id())).state().isFinal()) {
+            break; // finished between the two requests
+          }
+          throw e;
         }
         MigrationInfo done = awaitMigration(s1, m.id());
         if (done.state().equals("committed")) {
