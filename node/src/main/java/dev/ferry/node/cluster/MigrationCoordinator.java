@@ -399,9 +399,14 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     private void checkReachable() throws MigrationException {
+      // An agent the receptionist no longer lists is on a node that is unreachable or gone.
+      ActorRef<NodeRequest> agent =
+          rt.agent(toNode)
+              .orElseThrow(
+                  () -> new MigrationException("node " + toNode + " is unreachable or has left"));
       Cluster c = Cluster.get(rt.system);
       for (Member m : c.state().getUnreachable()) {
-        if (rt.agent(toNode).map(a -> a.path().address().equals(m.address())).orElse(false)) {
+        if (agent.path().address().equals(m.address())) {
           throw new MigrationException("node " + toNode + " is unreachable");
         }
       }

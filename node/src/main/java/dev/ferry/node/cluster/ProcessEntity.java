@@ -147,11 +147,17 @@ final class ProcessEntity {
                   }
                   return stash.unstashAll(active());
                 case MIGRATE:
-                  reply(
-                      cmd,
-                      Wire.replyError(
-                          FerryException.conflict(
-                              "process " + pid + " is already migrating (" + migrationId + ")")));
+                  if (cmd.getMigrate().getMigrationId().equals(migrationId)) {
+                    // the same request sent again (its first answer was not seen): its record
+                    reply(
+                        cmd, ProcessReply.newBuilder().setMigration(coordinator.record()).build());
+                  } else {
+                    reply(
+                        cmd,
+                        Wire.replyError(
+                            FerryException.conflict(
+                                "process " + pid + " is already migrating (" + migrationId + ")")));
+                  }
                   return Behaviors.same();
                 default:
                   if (stash.isFull()) {
