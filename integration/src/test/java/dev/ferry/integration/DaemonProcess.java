@@ -49,6 +49,8 @@ final class DaemonProcess {
   private final NodeApi api;
   private Process process;
   private int starts;
+  private String config;
+  private volatile boolean paused;
 
   DaemonProcess(Spec spec, List<Path> classpath, LiveProcesses live) {
     this.spec = spec;
@@ -78,6 +80,19 @@ final class DaemonProcess {
     return spec.dataDir().resolve("node.log");
   }
 
+  /**
+   * Settings (HOCON, e.g. {@code ferry.strategies.data-segment.transfer-timeout = 3s}) for this
+   * node's next starts: written to {@code <data dir>/test.conf} and passed as {@code --config}.
+   * Null for none.
+   */
+  void config(String hocon) {
+    this.config = hocon;
+  }
+
+  private Path configFile() {
+    return spec.dataDir().resolve("test.conf");
+  }
+
   boolean isAlive() {
     return process != null && process.isAlive();
   }
@@ -94,6 +109,9 @@ final class DaemonProcess {
     }
     try {
       Files.createDirectories(spec.dataDir());
+      if (config != null) {
+        Files.writeString(configFile(), config + "\n", StandardCharsets.UTF_8);
+      }
       starts++;
       List<String> cmd = command();
       Files.writeString(
@@ -169,6 +187,7 @@ final class DaemonProcess {
    */
   int stop() {
     requireStarted();
+    unpause();
     process.destroy();
     try {
       if (!process.waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
@@ -191,6 +210,48 @@ final class DaemonProcess {
     return process.exitValue();
   }
 
+  /**
+   * SIGSTOP: the JVM stands still (no thread runs, nothing answers, its sockets stay open), as a
+   * node that hangs. {@link #unpause} (SIGCONT) lets it go on; {@link #stop} does that first
+   * ({@link #kill} works on a stopped JVM as it is).
+   */
+  void pause() {
+    requireStarted();
+    signal("STOP");
+    paused = true;
+  }
+
+  /** SIGCONT after {@link #pause}. */
+  void unpause() {
+    requireStarted();
+    if (paused && process.isAlive()) {
+      signal("CONT");
+    }
+    paused = false;
+  }
+
+  boolean isPaused() {
+    return paused && isAlive();
+  }
+
+  private void signal(String name) {
+    try {
+      Process p =
+          new ProcessBuilder("kill", "-" + name, Long.toString(process.pid()))
+              .redirectErrorStream(true)
+              .start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
+        throw new AssertionError("kill -" + name + " " + process.pid() + " failed: " + out);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted", e);
+    }
+  }
+
   /** SIGTERM, wait for the exit, start again on the same data directory; returns the exit code. */
   int restart() {
     int code = stop();
@@ -201,6 +262,7 @@ final class DaemonProcess {
   /** SIGKILL: the node gets no chance to checkpoint anything. Returns the exit code (137). */
   int kill() {
     requireStarted();
+    paused = false; // SIGKILL ends a stopped process too
     try {
       process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
@@ -271,6 +333,10 @@ final class DaemonProcess {
     }
     cmd.add("--engine");
     cmd.add(spec.engine());
+    if (config != null) {
+      cmd.add("--config");
+      cmd.add(configFile().toString());
+    }
     return cmd;
   }
 

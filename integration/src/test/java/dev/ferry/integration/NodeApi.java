@@ -16,8 +16,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.stream.Stream;
 
 /**
  * A small client of a node's HTTP API ({@code /v1}, see docs/HTTP-API.md) for tests: one method per
@@ -114,12 +121,24 @@ final class NodeApi {
 
   /** Starts a process; {@code engine} null means the node's default. Returns its pid. */
   String run(String moduleHash, List<String> args, String engine) {
+    return run(moduleHash, args, engine, Map.of());
+  }
+
+  /**
+   * Starts a process with files put in its sandbox first ({@code files}: absolute guest path to
+   * content); {@code engine} null means the node's default. Returns its pid.
+   */
+  String run(String moduleHash, List<String> args, String engine, Map<String, byte[]> files) {
     ObjectNode body = JSON.createObjectNode();
     body.put("module", moduleHash);
     if (engine != null) {
       body.put("engine", engine);
     }
     args.forEach(body.putArray("args")::add);
+    if (!files.isEmpty()) {
+      ObjectNode f = body.putObject("files");
+      files.forEach((path, bytes) -> f.put(path, Base64.getEncoder().encodeToString(bytes)));
+    }
     return expect(201, postJson("/v1/processes", body)).json().path("id").asText();
   }
 
@@ -230,6 +249,249 @@ final class NodeApi {
         .body();
   }
 
+  // ------------------------------------------------------------------ cluster
+
+  /** {@code GET /v1/nodes}: the members, each as the node describes itself. */
+  List<JsonNode> nodes() {
+    List<JsonNode> all = new ArrayList<>();
+    expect(200, get("/v1/nodes")).json().path("nodes").forEach(all::add);
+    return all;
+  }
+
+  /**
+   * Polls {@code GET /v1/nodes} until it lists {@code count} members, all up and each described by
+   * its own agent (its engine is known); returns them. Only then do this node's listings ask every
+   * node: a node just (re)started may see the members before it has found their agents.
+   */
+  List<JsonNode> awaitNodesUp(int count, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      List<JsonNode> members = nodes();
+      if (members.size() == count
+          && members.stream()
+              .allMatch(
+                  m ->
+                      m.path("status").asText().equals("up")
+                          && !m.path("engine").asText().isEmpty())) {
+        return members;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(
+            base + " does not list " + count + " members up within " + timeout + ": " + members);
+      }
+      DaemonProcess.sleep(200);
+    }
+  }
+
+  /**
+   * {@code POST /v1/processes/{pid}/migrations} with {@code {"to", "strategy", "wait"}} (a null
+   * {@code to} or {@code strategy} is left out); the raw answer, for tests of refusals.
+   */
+  Answer requestMigration(String pid, String to, String strategy, boolean await) {
+    ObjectNode body = JSON.createObjectNode();
+    if (to != null) {
+      body.put("to", to);
+    }
+    if (strategy != null) {
+      body.put("strategy", strategy);
+    }
+    body.put("wait", await);
+    return postJson(process(pid) + "/migrations", body);
+  }
+
+  /** Starts moving a process to {@code to}; returns the migration's record as accepted (202). */
+  JsonNode migrate(String pid, String to) {
+    return expect(202, requestMigration(pid, to, null, false)).json();
+  }
+
+  /**
+   * Moves a process to {@code to} and waits (the node's default wait, 2 min) for the migration to
+   * end; returns its final record, whatever the end: committed, aborted or cancelled.
+   */
+  JsonNode migrateAndWait(String pid, String to) {
+    return expect(200, requestMigration(pid, to, null, true)).json();
+  }
+
+  /** {@code GET /v1/migrations}: the cluster's migrations, newest first. */
+  List<JsonNode> migrations() {
+    List<JsonNode> all = new ArrayList<>();
+    expect(200, get("/v1/migrations")).json().path("migrations").forEach(all::add);
+    return all;
+  }
+
+  JsonNode migration(String id) {
+    return expect(200, get("/v1/migrations/" + encode(id))).json();
+  }
+
+  /** {@code DELETE /v1/migrations/{id}}, the raw answer. */
+  Answer cancelMigration(String id) {
+    return send(request("/v1/migrations/" + encode(id)).DELETE().build());
+  }
+
+  /**
+   * Polls a migration's record (every 20 ms) until {@code condition} holds; returns that record. A
+   * record not found yet (just accepted) is asked for again.
+   */
+  JsonNode awaitMigration(String id, Predicate<JsonNode> condition, String what, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      Answer a = get("/v1/migrations/" + encode(id));
+      if (a.status() != 404) {
+        JsonNode m = expect(200, a).json();
+        if (condition.test(m)) {
+          return m;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(
+            "migration "
+                + id
+                + " did not reach '"
+                + what
+                + "' within "
+                + timeout
+                + ": "
+                + a.text());
+      }
+      DaemonProcess.sleep(20);
+    }
+  }
+
+  /** Waits until the migration has committed, aborted or been cancelled; returns its record. */
+  JsonNode awaitMigrationEnd(String id, Duration timeout) {
+    return awaitMigration(id, NodeApi::hasEnded, "ended", timeout);
+  }
+
+  /** True if a migration record is final: committed, aborted or cancelled. */
+  static boolean hasEnded(JsonNode migration) {
+    return List.of("committed", "aborted", "cancelled").contains(migration.path("state").asText());
+  }
+
+  /**
+   * Subscribes to {@code GET /v1/events}; returns once the node has subscribed (its opening comment
+   * came), so that no later event is missed. Close it to unsubscribe.
+   */
+  EventStream events() {
+    return new EventStream(this);
+  }
+
+  /**
+   * The cluster's events as one node serves them (Server-Sent Events), read on a thread of their
+   * own: each {@code data:} line parsed as JSON and queued. It does not reconnect.
+   */
+  static final class EventStream implements AutoCloseable {
+    private final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
+    private final CountDownLatch subscribed = new CountDownLatch(1);
+    private final String source;
+    private final Thread reader;
+    private volatile Stream<String> lines;
+    private volatile Throwable failure;
+    private volatile boolean closed;
+
+    private EventStream(NodeApi api) {
+      this.source = "GET " + api.base + "/v1/events";
+      HttpRequest req = HttpRequest.newBuilder(api.base.resolve("/v1/events")).GET().build();
+      this.reader =
+          new Thread(
+              () -> {
+                try {
+                  HttpResponse<Stream<String>> r =
+                      api.http.send(req, HttpResponse.BodyHandlers.ofLines());
+                  if (r.statusCode() != 200) {
+                    throw new IOException("HTTP " + r.statusCode());
+                  }
+                  lines = r.body();
+                  if (closed) {
+                    lines.close();
+                    return;
+                  }
+                  lines.forEach(
+                      line -> {
+                        if (line.startsWith(": subscribed")) {
+                          subscribed.countDown();
+                        } else if (line.startsWith("data:")) {
+                          events.add(
+                              parse(line.substring(5).strip().getBytes(StandardCharsets.UTF_8)));
+                        }
+                      });
+                } catch (IOException | RuntimeException e) {
+                  if (!closed) {
+                    failure = e;
+                  }
+                } catch (InterruptedException e) {
+                  // closed
+                }
+              },
+              "ferry-it-events");
+      reader.setDaemon(true);
+      reader.start();
+      try {
+        if (!subscribed.await(30, TimeUnit.SECONDS)) {
+          close();
+          throw new AssertionError(source + ": no ': subscribed' within 30 s (" + failure + ")");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("interrupted", e);
+      }
+    }
+
+    /**
+     * Takes events until one satisfies {@code condition}; returns it. Fails after {@code timeout},
+     * listing what came.
+     */
+    JsonNode await(Predicate<JsonNode> condition, String what, Duration timeout) {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      List<JsonNode> seen = new ArrayList<>();
+      try {
+        while (true) {
+          long left = deadline - System.nanoTime();
+          JsonNode e = left > 0 ? events.poll(left, TimeUnit.NANOSECONDS) : null;
+          if (e == null) {
+            throw new AssertionError(
+                source
+                    + ": no event '"
+                    + what
+                    + "' within "
+                    + timeout
+                    + "; saw "
+                    + seen
+                    + (failure == null ? "" : "; the stream failed: " + failure));
+          }
+          if (condition.test(e)) {
+            return e;
+          }
+          seen.add(e);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("interrupted", e);
+      }
+    }
+
+    /** Waits for the event in which migration {@code id} reaches {@code state}; returns it. */
+    JsonNode awaitMigration(String id, Predicate<JsonNode> state, String what, Duration timeout) {
+      return await(
+              e ->
+                  e.path("kind").asText().equals("migration")
+                      && e.path("migration").path("id").asText().equals(id)
+                      && state.test(e.path("migration")),
+              "migration " + id + " " + what,
+              timeout)
+          .path("migration");
+    }
+
+    @Override
+    public void close() {
+      closed = true;
+      Stream<String> l = lines;
+      if (l != null) {
+        l.close();
+      }
+      reader.interrupt();
+    }
+  }
+
   // ------------------------------------------------------------------ plumbing
 
   Answer get(String pathAndQuery) {
@@ -281,7 +543,11 @@ final class NodeApi {
   }
 
   private static String process(String pid) {
-    return "/v1/processes/" + URLEncoder.encode(pid, StandardCharsets.UTF_8);
+    return "/v1/processes/" + encode(pid);
+  }
+
+  private static String encode(String pathSegment) {
+    return URLEncoder.encode(pathSegment, StandardCharsets.UTF_8);
   }
 
   static JsonNode parse(byte[] json) {

@@ -45,6 +45,16 @@ final class NodeHarness
   private String label = "nodes";
   private Path root;
   private boolean failed;
+  private String nodeConfig;
+
+  /**
+   * Gives every node this harness creates from now on these settings (HOCON, passed with {@code
+   * --config}; see {@link DaemonProcess#config}). Returns this harness.
+   */
+  NodeHarness withNodeConfig(String hocon) {
+    this.nodeConfig = hocon;
+    return this;
+  }
 
   /** Starts a node on the test JVM's own Java and waits until its API answers. */
   DaemonProcess start(String engine) {
@@ -76,6 +86,7 @@ final class NodeHarness
                 seeds),
             NodeClasspath.snapshot(),
             LiveProcesses.instance());
+    node.config(nodeConfig);
     nodes.add(node);
     return node;
   }

@@ -1,0 +1,376 @@
+package dev.ferry.integration;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Migrations that go wrong between real node JVMs, on one three-node cluster (n1 interpreter, n2
+ * compiled, n3 interpreter, all on the test JVM's Java; transfer-timeout 3 s): a destination that
+ * hangs (SIGSTOP) and dies (SIGKILL) mid-transfer, an operator's cancel mid-transfer (of a large
+ * image), a source that dies right after the commit, and refused requests. Each time the process
+ * runs in exactly one place and ends with the output it would have had untouched.
+ *
+ * <p>n1 is the seed node (and hosts the shard coordinator): it is never stopped. A node a test
+ * kills is started again on its data directory before the next test.
+ */
+@Timeout(180)
+class MigrationFaultTest {
+  static final String TRANSFER_TIMEOUT = "3s";
+
+  @RegisterExtension
+  static final NodeHarness nodes =
+      new NodeHarness()
+          .withNodeConfig("ferry.strategies.data-segment.transfer-timeout = " + TRANSFER_TIMEOUT);
+
+  /**
+   * lines with this many lines runs about 8 s on an interpreter node: long enough to outlast a
+   * failed migration (frozen up to the transfer-timeout) and be still running after it.
+   */
+  static final int LINES = 80_000;
+
+  /** A longer lines, still running well after it has moved to the compiled node. */
+  static final int MORE_LINES = 150_000;
+
+  static final int STDERR_EVERY = 1000;
+  static final Duration RUN_TIMEOUT = Duration.ofSeconds(120);
+  static final Duration MIGRATION_TIMEOUT = Duration.ofSeconds(30);
+
+  /** How long a request may take while the cluster notices a dead node and downs it. */
+  static final Duration DOWNING_PATIENCE = Duration.ofSeconds(90);
+
+  /**
+   * pages with 32 MiB of memory: its image takes about half a second to move (the window for a
+   * cancel); 3000 rounds run about 8 s on an interpreter node.
+   */
+  static final List<String> PAGES = List.of("32", "3000", "1");
+
+  static List<DaemonProcess> cluster;
+  static String lines;
+  static String pages;
+
+  @BeforeAll
+  static void startCluster() {
+    cluster =
+        nodes.startCluster(
+            3, List.of("interpreter", "compiled", "interpreter"), List.of(JavaRuntime.current()));
+    for (DaemonProcess n : cluster) {
+      lines = n.api().upload(Guests.wasm("lines"));
+      pages = n.api().upload(Guests.wasm("pages"));
+    }
+  }
+
+  static DaemonProcess n(int number) {
+    return cluster.get(number - 1);
+  }
+
+  /** Every node runs, none is stopped, and each lists the three members up. */
+  @BeforeEach
+  void wholeCluster() {
+    long t0 = System.nanoTime();
+    for (DaemonProcess n : cluster) {
+      n.unpause();
+      if (!n.isAlive()) {
+        n.start();
+      }
+    }
+    for (DaemonProcess n : cluster) {
+      awaitMembersUp(n);
+    }
+    log("three members up after %d ms", since(t0));
+  }
+
+  /** A test that failed half-way must not leave a node stopped for the next one. */
+  @AfterEach
+  void unpauseAll() {
+    for (DaemonProcess n : cluster) {
+      if (n.isPaused()) {
+        n.unpause();
+      }
+    }
+  }
+
+  @Test
+  void abortsAndResumesAtSourceWhenTheDestinationDiesDuringTheTransfer() {
+    NodeApi api = n(1).api();
+    String pid = startLines(api, LINES);
+
+    JsonNode end;
+    try (NodeApi.EventStream events = api.events()) {
+      // n3 hangs before the migration starts, so the transfer is under way when it dies. The
+      // migration's progress comes from the event stream: listings (GET /v1/migrations) ask every
+      // node, and wait for the hung one.
+      n(3).pause();
+      String id = api.migrate(pid, "n3").path("id").asText();
+      JsonNode during =
+          events.awaitMigration(
+              id,
+              m -> m.path("state").asText().equals("transferring") || NodeApi.hasEnded(m),
+              "transferring",
+              MIGRATION_TIMEOUT);
+      assertEquals("transferring", during.path("state").asText(), "before the kill: " + during);
+      long killed = System.nanoTime();
+      assertEquals(137, n(3).kill(), "exit code of the SIGKILLed destination");
+      end = events.awaitMigration(id, NodeApi::hasEnded, "ended", MIGRATION_TIMEOUT);
+      log("destination killed; the migration ended %d ms later: %s", since(killed), end);
+    }
+    assertEquals("aborted", end.path("state").asText(), "migration after its destination died");
+    assertFalse(end.path("error").asText().isBlank(), "an aborted migration says why: " + end);
+    assertEquals("aborted", api.migration(end.path("id").asText()).path("state").asText());
+    JsonNode status = n(2).api().status(pid);
+    assertEquals("n1", status.path("node").asText(), "it runs on at the source: " + status);
+    assertEquals("running", status.path("state").asText(), "it runs on at the source: " + status);
+    assertListedOnceOn(pid, "n1", List.of(n(1), n(2)));
+
+    assertEndsAsIfUntouched(api, pid, "n1", LINES);
+    // The dead destination, back, holds no copy either.
+    long restart = System.nanoTime();
+    n(3).start();
+    log("the killed destination answers again %d ms after its restart", since(restart));
+    awaitMembersUp(n(3));
+    assertListedOnceOn(pid, "n1", cluster);
+    assertNoLocalCopy(n(3), pid);
+  }
+
+  @Test
+  void aMigrationCancelledDuringTheTransferLeavesTheProcessRunningAtTheSource() {
+    NodeApi api = n(1).api();
+    String pid = api.run(pages, PAGES);
+    api.awaitStatus(pid, s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
+
+    // A large image keeps the transfer going for a while: cancelled as soon as it starts. (A
+    // destination stopped with SIGSTOP would not do: DELETE /v1/migrations/{id} first looks the
+    // migration up on every node, waits 5 s for the hung one, and by then the migration has
+    // aborted on its own.)
+    String id;
+    NodeApi.Answer a;
+    try (NodeApi.EventStream events = api.events()) {
+      id = api.migrate(pid, "n2").path("id").asText();
+      JsonNode during =
+          events.awaitMigration(
+              id,
+              m -> m.path("state").asText().equals("transferring") || NodeApi.hasEnded(m),
+              "transferring",
+              MIGRATION_TIMEOUT);
+      assertEquals("transferring", during.path("state").asText(), "before the cancel: " + during);
+      // Any node may be asked to cancel.
+      a = n(3).api().cancelMigration(id);
+    }
+    assertEquals(200, a.status(), a.request() + ": " + a.text());
+    JsonNode cancelled = a.json();
+    assertEquals("cancelled", cancelled.path("state").asText(), "answer to DELETE: " + cancelled);
+    assertEquals(id, cancelled.path("id").asText());
+    assertFalse(cancelled.path("error").asText().isBlank(), "says why: " + cancelled);
+    assertEquals("cancelled", n(2).api().migration(id).path("state").asText());
+    NodeApi.Answer again = api.cancelMigration(id);
+    assertEquals(409, again.status(), "cancelling an ended migration: " + again.text());
+
+    JsonNode status = n(2).api().status(pid);
+    assertEquals("n1", status.path("node").asText(), "it runs on at the source: " + status);
+    assertEquals("running", status.path("state").asText(), "it runs on at the source: " + status);
+    // The destination has dropped what it had received.
+    assertNoLocalCopy(n(2), pid);
+    assertListedOnceOn(pid, "n1", cluster);
+
+    JsonNode end = api.awaitFinal(pid, RUN_TIMEOUT);
+    assertEquals("exited", end.path("state").asText(), pid + ": " + end);
+    assertEquals("n1", end.path("node").asText(), pid + ": " + end);
+    assertEquals(0, end.path("exitCode").asInt(-1), pid + ": " + end);
+    NodeApi.Output out = api.output(pid);
+    assertArrayEquals(pagesStdout(Integer.parseInt(PAGES.get(1))), out.stdout(), "stdout");
+    assertArrayEquals(new byte[0], out.stderr(), "stderr");
+    assertNoLocalCopy(n(2), pid);
+  }
+
+  @Test
+  void aProcessFinishesAtItsDestinationWhenTheSourceDiesRightAfterTheCommit() {
+    // n3 is the source: n1, the seed, stays up.
+    NodeApi source = n(3).api();
+    String pid = startLines(source, MORE_LINES);
+    JsonNode m = source.migrateAndWait(pid, "n2");
+    assertEquals("committed", m.path("state").asText(), "migration to n2: " + m);
+    assertEquals("running", n(2).api().status(pid).path("state").asText());
+    long killed = System.nanoTime();
+    assertEquals(137, n(3).kill(), "exit code of the SIGKILLed source");
+
+    // Until the cluster has downed n3, requests may wait: ask n2 with patience.
+    NodeApi dest = n(2).api();
+    JsonNode end = awaitFinalPatiently(dest, pid);
+    log("source killed; the destination answered the end %d ms later", since(killed));
+    assertEquals("exited", end.path("state").asText(), "at the destination: " + end);
+    assertEquals("n2", end.path("node").asText(), "at the destination: " + end);
+    assertEquals(0, end.path("exitCode").asInt(-1), "exit code: " + end);
+    NodeApi.Output out = dest.output(pid);
+    assertArrayEquals(Guests.linesStdout(MORE_LINES), out.stdout(), "stdout at the destination");
+    assertArrayEquals(Guests.linesStderr(MORE_LINES, STDERR_EVERY), out.stderr(), "stderr");
+
+    // The source, back on its data directory, does not bring its discarded copy back.
+    long restart = System.nanoTime();
+    n(3).start();
+    log("the killed source answers again %d ms after its restart", since(restart));
+    awaitMembersUp(n(3));
+    assertListedOnceOn(pid, "n2", cluster);
+    assertNoLocalCopy(n(3), pid);
+  }
+
+  @Test
+  void refusedMigrationRequestsChangeNothing() {
+    NodeApi api = n(1).api();
+    String pid = startLines(api, LINES);
+    int before = migrationsOf(api, pid);
+
+    assertRefused(api.requestMigration(pid, "n9", null, false), 404, "unknown node");
+    assertRefused(api.requestMigration("p-nosuchprocess", "n2", null, false), 404, "no process");
+    assertRefused(api.requestMigration(pid, "n1", null, false), 409, "the node it is on");
+    assertRefused(api.requestMigration(pid, "n2", "teleport", false), 400, "unknown strategy");
+    assertRefused(
+        api.postJson(
+            "/v1/processes/" + pid + "/migrations",
+            NodeApi.parse("{\"to\": 2}".getBytes(StandardCharsets.UTF_8))),
+        400,
+        "a node name that is not a string");
+    assertStillOn(api, pid, "n1");
+    assertEquals(before, migrationsOf(api, pid), "refused requests leave no migration record");
+
+    // A second migration while one is under way (n2 hangs, so the first one lasts until it
+    // aborts, after the transfer-timeout).
+    n(2).pause();
+    String first;
+    JsonNode held;
+    try {
+      first = api.migrate(pid, "n2").path("id").asText();
+      assertRefused(n(3).api().requestMigration(pid, "n3", null, false), 409, "a second one");
+      assertRefused(api.requestMigration(pid, "n2", null, true), 409, "the same one again");
+      // A request for the process is held while it migrates, and answered once it has ended.
+      held = api.status(pid);
+    } finally {
+      n(2).unpause(); // before the cluster takes the stopped node for dead (a few seconds)
+    }
+    JsonNode m = api.migration(first);
+    assertEquals("aborted", m.path("state").asText(), "the first one, to a hung node: " + m);
+    assertEquals("running", held.path("state").asText(), "held status: " + held);
+    assertEquals("n1", held.path("node").asText(), "held status: " + held);
+    assertStillOn(api, pid, "n1");
+    assertEquals(before + 1, migrationsOf(api, pid), "only the first one is recorded");
+
+    assertEquals("killed", api.kill(pid).path("state").asText(), "the process is stopped");
+    assertRefused(api.requestMigration(pid, "n2", null, false), 409, "an ended process");
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  static void log(String format, Object... args) {
+    System.out.println("[MigrationFaultTest] " + String.format(format, args));
+  }
+
+  static long since(long nanos) {
+    return (System.nanoTime() - nanos) / 1_000_000;
+  }
+
+  /** Starts {@code lines} on the node of {@code api} and waits until it has written something. */
+  static String startLines(NodeApi api, int count) {
+    String pid =
+        api.run(
+            lines, List.of(Integer.toString(count), Integer.toString(STDERR_EVERY), "unbuffered"));
+    api.awaitStatus(pid, s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
+    return pid;
+  }
+
+  /** The process ends on {@code node}, exit code 0, with the whole of lines' output, once. */
+  static void assertEndsAsIfUntouched(NodeApi api, String pid, String node, int count) {
+    JsonNode end = api.awaitFinal(pid, RUN_TIMEOUT);
+    assertEquals("exited", end.path("state").asText(), pid + ": " + end);
+    assertEquals(node, end.path("node").asText(), pid + ": " + end);
+    assertEquals(0, end.path("exitCode").asInt(-1), pid + ": " + end);
+    NodeApi.Output out = api.output(pid);
+    assertArrayEquals(Guests.linesStdout(count), out.stdout(), pid + ": stdout");
+    assertArrayEquals(Guests.linesStderr(count, STDERR_EVERY), out.stderr(), pid + ": stderr");
+  }
+
+  /** stdout of {@code pages mib rounds dirty} (guests/src/pages.c). */
+  static byte[] pagesStdout(int rounds) {
+    StringBuilder b = new StringBuilder();
+    for (int r = 0; r < rounds; r++) {
+      b.append("round ").append(r).append('\n');
+    }
+    return b.append("pages ok\n").toString().getBytes(StandardCharsets.US_ASCII);
+  }
+
+  static void assertRefused(NodeApi.Answer a, int status, String what) {
+    assertEquals(status, a.status(), what + ": " + a.request() + " answered " + a.text());
+    JsonNode error = a.json().path("error");
+    assertFalse(error.path("message").asText().isBlank(), what + ": " + a.text());
+  }
+
+  static void assertStillOn(NodeApi api, String pid, String node) {
+    JsonNode s = api.status(pid);
+    assertAll(
+        "after the refusals: " + s,
+        () -> assertEquals("running", s.path("state").asText()),
+        () -> assertEquals(node, s.path("node").asText()));
+  }
+
+  static int migrationsOf(NodeApi api, String pid) {
+    return (int) api.migrations().stream().filter(m -> m.path("pid").asText().equals(pid)).count();
+  }
+
+  /** Every node of {@code askers} lists {@code pid} exactly once, on {@code node}. */
+  static void assertListedOnceOn(String pid, String node, List<DaemonProcess> askers) {
+    for (DaemonProcess asker : askers) {
+      List<JsonNode> listed =
+          asker.api().list().stream().filter(p -> p.path("id").asText().equals(pid)).toList();
+      assertEquals(1, listed.size(), asker.name() + " lists " + pid + " as " + listed);
+      assertEquals(node, listed.get(0).path("node").asText(), asker.name() + ": " + listed);
+    }
+  }
+
+  /** The node's own description of itself counts no process of that id as its own. */
+  static void assertNoLocalCopy(DaemonProcess node, String pid) {
+    for (JsonNode p : node.api().list()) {
+      if (p.path("id").asText().equals(pid)) {
+        assertNotEquals(node.name(), p.path("node").asText(), node.name() + " holds " + p);
+      }
+    }
+  }
+
+  /** {@code asker} lists the three members up, its listings asking each of them. */
+  static void awaitMembersUp(DaemonProcess asker) {
+    asker.api().awaitNodesUp(3, DOWNING_PATIENCE);
+  }
+
+  /**
+   * Waits for the end of a process, asking again whatever the answer (an error, no answer) until
+   * {@link #DOWNING_PATIENCE} has passed.
+   */
+  static JsonNode awaitFinalPatiently(NodeApi api, String pid) {
+    long deadline = System.nanoTime() + DOWNING_PATIENCE.toNanos();
+    String last = "nothing";
+    while (System.nanoTime() < deadline) {
+      try {
+        NodeApi.Answer a = api.get("/v1/processes/" + pid + "/wait?timeout=10s");
+        if (a.status() == 200) {
+          return a.json();
+        }
+        last = a.status() + " " + a.text();
+      } catch (AssertionError e) {
+        last = e.getMessage();
+      }
+      DaemonProcess.sleep(200);
+    }
+    throw new AssertionError(
+        pid + " did not end at " + api.base() + " within " + DOWNING_PATIENCE + "; last: " + last);
+  }
+}
