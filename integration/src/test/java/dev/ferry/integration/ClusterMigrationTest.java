@@ -96,7 +96,7 @@ class ClusterMigrationTest {
             Map.of(),
             List.of(),
             MIGRATIONS),
-        new Workload("spin-preemptible", List.of("600000000"), Map.of(), List.of(), MIGRATIONS));
+        new Workload("spin-preemptible", List.of("2000000000"), Map.of(), List.of(), MIGRATIONS));
   }
 
   static List<DaemonProcess> cluster;
