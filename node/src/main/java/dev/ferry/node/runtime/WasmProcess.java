@@ -147,11 +147,22 @@ public final class WasmProcess implements CallGate {
 
     /** Lets the process continue here, at the call where it stopped. */
     public void resume() {
+      release();
       decision.complete(Decision.RESUME);
+    }
+
+    /** From the decision on, a new freeze may be requested. */
+    private void release() {
+      synchronized (lock) {
+        if (frozen == this) {
+          frozen = null;
+        }
+      }
     }
 
     /** Ends the process thread; the process now exists only as its image. */
     public void stop() {
+      release();
       decision.complete(Decision.STOP);
     }
   }

@@ -49,6 +49,11 @@ class SharedFilesMigrationTest {
         nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
       }
       ClusterService s1 = nodes.get(0).service();
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
+          && System.currentTimeMillis() < deadline) {
+        Thread.sleep(50); // until s1 knows s2's agent
+      }
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       // a 2 MiB input file: copied with the process it would dominate the bytes moved
       byte[] big =
