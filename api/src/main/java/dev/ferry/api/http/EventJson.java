@@ -1,13 +1,12 @@
 package dev.ferry.api.http;
 
 import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.transport.proto.FerryEvent;
 import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeEvent;
 import dev.ferry.transport.proto.ProcessEvent;
-import java.time.Instant;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.pekko.util.ByteString;
@@ -57,7 +56,7 @@ public final class EventJson {
   /** The JSON object of {@code e} as a map in field order, or empty for an unknown kind. */
   public static Optional<Map<String, Object>> toMap(FerryEvent e) {
     Map<String, Object> body = new LinkedHashMap<>();
-    body.put("at", instant(e.getAtMicros()));
+    body.put("at", ProtoRecords.instant(e.getAtMicros()));
     body.put("atMicros", e.getAtMicros());
     body.put("node", e.getNode());
     switch (e.getKindCase()) {
@@ -103,44 +102,12 @@ public final class EventJson {
 
   /** A migration record as the API shows it everywhere ({@link MigrationInfo}). */
   public static MigrationInfo migration(MigrationRecord r) {
-    return new MigrationInfo(
-        r.getId(),
-        r.getPid(),
-        r.getFromNode(),
-        r.getToNode(),
-        r.getStrategy(),
-        r.getState() == MigrationRecord.State.STATE_UNSPECIFIED
-            ? "pending"
-            : r.getState().name().toLowerCase(Locale.ROOT),
-        r.getRequestedAtMicros() == 0 ? null : instant(r.getRequestedAtMicros()),
-        r.getFinishedAtMicros() == 0 ? null : instant(r.getFinishedAtMicros()),
-        r.getFreezeMicros(),
-        r.getCaptureMicros(),
-        r.getTransferMicros(),
-        r.getRestoreMicros(),
-        r.getTotalFreezeMicros(),
-        r.getTotalMicros(),
-        r.getBytesMoved(),
-        r.getImageBytes(),
-        emptyToNull(r.getFromEngine()),
-        emptyToNull(r.getToEngine()),
-        emptyToNull(r.getError()),
-        r.getStreamMicros(),
-        r.getStoreMicros());
+    return ProtoRecords.migration(r);
   }
 
   private static void putIfSet(Map<String, Object> m, String key, String value) {
     if (!value.isEmpty()) {
       m.put(key, value);
     }
-  }
-
-  private static String emptyToNull(String s) {
-    return s.isEmpty() ? null : s;
-  }
-
-  private static Instant instant(long micros) {
-    return Instant.ofEpochSecond(
-        Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1000);
   }
 }

@@ -1,6 +1,6 @@
 package dev.ferry.node.cluster;
 
-import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import com.typesafe.config.Config;
 import dev.ferry.node.runtime.WasmProcess;
 import dev.ferry.node.service.FerryException;
@@ -440,7 +440,8 @@ final class MigrationCoordinator implements MigrationContext {
             TransferChunk.newBuilder()
                 .setMigrationId(id)
                 .setSeq(seq)
-                .setData(ByteString.copyFrom(bytes, off, n));
+                // no copy: the bundle's bytes are never changed after serialization
+                .setData(UnsafeByteOperations.unsafeWrap(bytes, off, n));
         if (seq == 0) {
           c.setTotalBytes(bytes.length).setPid(pid).setFromNode(rt.nodeName);
         }
@@ -562,9 +563,5 @@ final class MigrationCoordinator implements MigrationContext {
     java.util.zip.CRC32C c = new java.util.zip.CRC32C();
     c.update(bytes, 0, bytes.length);
     return (int) c.getValue();
-  }
-
-  static CompletableFuture<Void> none() {
-    return CompletableFuture.completedFuture(null);
   }
 }

@@ -219,17 +219,13 @@ final class ProcessEntity {
       error = "no node '" + m.getToNode() + "' in the cluster (see ferry nodes)";
       kind = FerryException.Kind.NOT_FOUND;
     } else {
-      ProcessInfo info =
-          rt.processes.localList().stream()
-              .filter(p -> p.id().equals(pid))
-              .findFirst()
-              .orElse(null);
-      if (info == null || info.state() != dev.ferry.node.service.ProcessState.RUNNING) {
+      var state = rt.processes.state(pid);
+      if (state.orElse(null) != dev.ferry.node.service.ProcessState.RUNNING) {
         error =
             "process "
                 + pid
                 + " is "
-                + (info == null ? "gone" : info.state().name().toLowerCase())
+                + state.map(x -> x.name().toLowerCase()).orElse("gone")
                 + "; only a running process can be migrated";
       }
     }
@@ -371,9 +367,5 @@ final class ProcessEntity {
       ActorRef<ProcessReply> to = rt.resolver.resolveActorRef(cmd.getReplyTo());
       to.tell(r);
     }
-  }
-
-  static MigrationRecord.State state(String s) {
-    return MigrationRecord.State.valueOf(s);
   }
 }

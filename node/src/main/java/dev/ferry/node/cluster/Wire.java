@@ -2,12 +2,11 @@ package dev.ferry.node.cluster;
 
 import com.google.protobuf.ByteString;
 import dev.ferry.node.service.CheckpointResult;
-import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.LogChunk;
 import dev.ferry.node.service.MigrationInfo;
 import dev.ferry.node.service.ProcessInfo;
-import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.transport.proto.CheckpointInfo;
 import dev.ferry.transport.proto.CheckpointMsg;
 import dev.ferry.transport.proto.ErrorMsg;
@@ -17,7 +16,6 @@ import dev.ferry.transport.proto.ProcessInfoMsg;
 import dev.ferry.transport.proto.ProcessRecord;
 import dev.ferry.transport.proto.ProcessReply;
 import java.time.Instant;
-import java.util.Locale;
 
 /** Conversions between the service's records and the Protobuf messages that cross nodes. */
 final class Wire {
@@ -51,21 +49,7 @@ final class Wire {
   }
 
   static ProcessInfo info(ProcessInfoMsg m) {
-    ProcessRecord r = m.getRecord();
-    return new ProcessInfo(
-        r.getId(),
-        ProcessState.valueOf(r.getState().name()),
-        Engine.parse(r.getEngine()),
-        r.getNode(),
-        r.getModuleHash(),
-        java.util.List.copyOf(r.getArgsList()),
-        r.getHasExitCode() ? r.getExitCode() : null,
-        m.getStdoutBytes(),
-        m.getStderrBytes(),
-        instant(r.getStartedAtMicros()),
-        r.getEndedAtMicros() == 0 ? null : instant(r.getEndedAtMicros()),
-        r.hasLastCheckpoint() ? checkpoint(r.getId(), r.getLastCheckpoint()) : null,
-        r.getError().isEmpty() ? null : r.getError());
+    return ProtoRecords.processInfo(m.getRecord(), m.getStdoutBytes(), m.getStderrBytes());
   }
 
   static CheckpointInfo checkpointInfo(CheckpointResult c) {
@@ -80,14 +64,7 @@ final class Wire {
   }
 
   static CheckpointResult checkpoint(String pid, CheckpointInfo c) {
-    return new CheckpointResult(
-        pid,
-        c.getFreezeMicros(),
-        c.getCaptureMicros(),
-        c.getWriteMicros(),
-        c.getImageBytes(),
-        c.getMemoryPages(),
-        c.getLeftRunning());
+    return ProtoRecords.checkpoint(pid, c);
   }
 
   static ProcessReply reply(ProcessInfo i) {
@@ -139,39 +116,14 @@ final class Wire {
   }
 
   static MigrationInfo migration(MigrationRecord r) {
-    return new MigrationInfo(
-        r.getId(),
-        r.getPid(),
-        r.getFromNode(),
-        r.getToNode(),
-        r.getStrategy(),
-        r.getState().name().toLowerCase(Locale.ROOT),
-        instant(r.getRequestedAtMicros()),
-        r.getFinishedAtMicros() == 0 ? null : instant(r.getFinishedAtMicros()),
-        r.getFreezeMicros(),
-        r.getCaptureMicros(),
-        r.getTransferMicros(),
-        r.getRestoreMicros(),
-        r.getTotalFreezeMicros(),
-        r.getTotalMicros(),
-        r.getBytesMoved(),
-        r.getImageBytes(),
-        r.getFromEngine(),
-        r.getToEngine(),
-        r.getError().isEmpty() ? null : r.getError(),
-        r.getStreamMicros(),
-        r.getStoreMicros());
+    return ProtoRecords.migration(r);
   }
 
   static long micros(Instant t) {
-    return t == null ? 0 : t.getEpochSecond() * 1_000_000 + t.getNano() / 1000;
-  }
-
-  static Instant instant(long us) {
-    return Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1000);
+    return ProtoRecords.micros(t);
   }
 
   static long nowMicros() {
-    return micros(Instant.now());
+    return ProtoRecords.nowMicros();
   }
 }

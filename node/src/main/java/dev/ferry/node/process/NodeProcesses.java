@@ -14,6 +14,7 @@ import dev.ferry.node.service.ModuleInfo;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.ProcessService;
 import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.node.service.RunRequest;
 import dev.ferry.node.wasi.Sandbox;
 import dev.ferry.node.wasi.WasiException;
@@ -29,7 +30,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
@@ -497,19 +497,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
       p = e.running;
     }
-    WasmProcess.Frozen f;
-    try {
-      f = p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
-    } catch (ExecutionException ex) {
-      Throwable c = ex.getCause();
-      if (c instanceof NoMigrationPointException) {
-        throw new FerryException(FerryException.Kind.TIMEOUT, c.getMessage());
-      }
-      throw FerryException.conflict("checkpoint of " + e.id + " failed: " + c.getMessage());
-    } catch (InterruptedException ex) {
-      Thread.currentThread().interrupt();
-      throw new FerryException(FerryException.Kind.UNAVAILABLE, "interrupted");
-    }
+    WasmProcess.Frozen f = freeze(p, "checkpoint of " + e.id + " failed: ");
     synchronized (e) {
       long t0 = System.nanoTime();
       ProcessImage image;
@@ -575,7 +563,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         f.stop();
       }
       listener.on(e.id, "checkpointed", null, rec.getEngine(), null);
-      return checkpointResult(e.id, rec.getLastCheckpoint());
+      return ProtoRecords.checkpoint(e.id, rec.getLastCheckpoint());
     }
   }
 
@@ -656,6 +644,36 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return processes.containsKey(pid);
   }
 
+  /** The state of a process this node holds, if it holds it. */
+  public java.util.Optional<ProcessState> state(String pid) {
+    Entry e = processes.get(pid);
+    if (e == null) {
+      return java.util.Optional.empty();
+    }
+    synchronized (e) {
+      return java.util.Optional.of(ProcessState.valueOf(e.record.getState().name()));
+    }
+  }
+
+  /**
+   * Freezes a process at its next migration point within the freeze timeout; no migration point is
+   * a TIMEOUT, any other failure a CONFLICT whose message starts with {@code failure}.
+   */
+  private WasmProcess.Frozen freeze(WasmProcess p, String failure) {
+    try {
+      return p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
+    } catch (ExecutionException ex) {
+      Throwable c = ex.getCause();
+      if (c instanceof NoMigrationPointException) {
+        throw new FerryException(FerryException.Kind.TIMEOUT, c.getMessage());
+      }
+      throw FerryException.conflict(failure + c.getMessage());
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+      throw new FerryException(FerryException.Kind.UNAVAILABLE, "interrupted");
+    }
+  }
+
   /** Where a process that left this node went, if it did. */
   public java.util.Optional<String> movedTo(String pid) {
     return java.util.Optional.ofNullable(moved.get(pid));
@@ -694,19 +712,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
       p = e.running;
     }
-    WasmProcess.Frozen f;
-    try {
-      f = p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
-    } catch (ExecutionException ex) {
-      Throwable c = ex.getCause();
-      if (c instanceof NoMigrationPointException) {
-        throw new FerryException(FerryException.Kind.TIMEOUT, c.getMessage());
-      }
-      throw FerryException.conflict("process " + pid + " could not be frozen: " + c.getMessage());
-    } catch (InterruptedException ex) {
-      Thread.currentThread().interrupt();
-      throw new FerryException(FerryException.Kind.UNAVAILABLE, "interrupted");
-    }
+    WasmProcess.Frozen f = freeze(p, "process " + pid + " could not be frozen: ");
     synchronized (e) {
       e.log.flush();
       e.record = e.record.toBuilder().setState(ProcessRecord.State.MIGRATING).build();
@@ -1128,40 +1134,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     synchronized (e) {
       r = e.record;
     }
-    return new ProcessInfo(
-        r.getId(),
-        ProcessState.valueOf(r.getState().name()),
-        Engine.parse(r.getEngine()),
-        r.getNode(),
-        r.getModuleHash(),
-        List.copyOf(r.getArgsList()),
-        r.getHasExitCode() ? r.getExitCode() : null,
-        e.log.length(1),
-        e.log.length(2),
-        micros(r.getStartedAtMicros()),
-        r.getEndedAtMicros() == 0 ? null : micros(r.getEndedAtMicros()),
-        r.hasLastCheckpoint() ? checkpointResult(r.getId(), r.getLastCheckpoint()) : null,
-        r.getError().isEmpty() ? null : r.getError());
-  }
-
-  private static CheckpointResult checkpointResult(String id, CheckpointInfo c) {
-    return new CheckpointResult(
-        id,
-        c.getFreezeMicros(),
-        c.getCaptureMicros(),
-        c.getWriteMicros(),
-        c.getImageBytes(),
-        c.getMemoryPages(),
-        c.getLeftRunning());
-  }
-
-  private static Instant micros(long us) {
-    return Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1000);
+    return ProtoRecords.processInfo(r, e.log.length(1), e.log.length(2));
   }
 
   private static long nowMicros() {
-    Instant n = Instant.now();
-    return n.getEpochSecond() * 1_000_000 + n.getNano() / 1000;
+    return ProtoRecords.nowMicros();
   }
 
   public static String newId() {

@@ -111,9 +111,4 @@ public final class ProcessLog implements OutputSink {
   public synchronized boolean isClosed() {
     return closed;
   }
-
-  /** Reopens a log for writing (after a restore). */
-  public synchronized void reopen() {
-    closed = false;
-  }
 }

@@ -132,6 +132,8 @@ public final class ModuleRegistry {
           b.put(TableName.MODULES, hash, stored);
           b.put(TableName.META, "module:" + hash, rec.toByteArray());
         });
+    // parsed once: the process it came with is about to be restored from it
+    loaded.putIfAbsent(hash, new LoadedModule(hash, module, loop));
   }
 
   public Optional<ModuleInfo> info(String hash) {

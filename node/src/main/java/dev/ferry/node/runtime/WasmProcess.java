@@ -307,11 +307,6 @@ public final class WasmProcess implements CallGate {
     return end;
   }
 
-  /** Current linear memory size in wasm pages. */
-  public int memoryPages() {
-    return instance.memory().pages();
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Requests from other threads
 
