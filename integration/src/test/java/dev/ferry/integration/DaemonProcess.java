@@ -24,7 +24,7 @@ import java.util.stream.Collectors;
  * start written by the harness. {@link #stop} is SIGTERM (the daemon checkpoints its processes and
  * exits 0), {@link #kill} is SIGKILL. Not thread-safe: one test drives one node.
  */
-final class DaemonProcess {
+public final class DaemonProcess {
   static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
   static final Duration STOP_TIMEOUT = Duration.ofSeconds(60);
   private static final int LOG_TAIL_LINES = 80;
@@ -34,14 +34,31 @@ final class DaemonProcess {
    *
    * @param seeds {@code host:port} of the cluster transports to join; empty for its own cluster
    */
-  record Spec(
+  public record Spec(
       String name,
       int clusterPort,
       int httpPort,
       Path dataDir,
       String engine,
       JavaRuntime java,
-      List<String> seeds) {}
+      List<String> seeds,
+      List<String> jvmOptions) {
+
+    /** A node with the small heap the tests give every node. */
+    public Spec(
+        String name,
+        int clusterPort,
+        int httpPort,
+        Path dataDir,
+        String engine,
+        JavaRuntime java,
+        List<String> seeds) {
+      this(name, clusterPort, httpPort, dataDir, engine, java, seeds, TEST_JVM_OPTIONS);
+    }
+  }
+
+  /** JVM options of test nodes: small heaps, so several fit on a 2-core CI machine. */
+  static final List<String> TEST_JVM_OPTIONS = List.of("-Xmx256m", "-Xss2m", "-XX:+UseSerialGC");
 
   private final Spec spec;
   private final List<Path> classpath;
@@ -52,18 +69,18 @@ final class DaemonProcess {
   private String config;
   private volatile boolean paused;
 
-  DaemonProcess(Spec spec, List<Path> classpath, LiveProcesses live) {
+  public DaemonProcess(Spec spec, List<Path> classpath, LiveProcesses live) {
     this.spec = spec;
     this.classpath = List.copyOf(classpath);
     this.live = live;
     this.api = new NodeApi(URI.create("http://127.0.0.1:" + spec.httpPort()));
   }
 
-  Spec spec() {
+  public Spec spec() {
     return spec;
   }
 
-  String name() {
+  public String name() {
     return spec.name();
   }
 
@@ -72,11 +89,11 @@ final class DaemonProcess {
     return api;
   }
 
-  URI apiUri() {
+  public URI apiUri() {
     return api.base();
   }
 
-  Path logFile() {
+  public Path logFile() {
     return spec.dataDir().resolve("node.log");
   }
 
@@ -93,17 +110,17 @@ final class DaemonProcess {
     return spec.dataDir().resolve("test.conf");
   }
 
-  boolean isAlive() {
+  public boolean isAlive() {
     return process != null && process.isAlive();
   }
 
   /** The OS process id of the current JVM. */
-  long pid() {
+  public long pid() {
     return process.pid();
   }
 
   /** Launches the JVM (a restart when it ran before) without waiting for it to be ready. */
-  void launch() {
+  public void launch() {
     if (isAlive()) {
       throw new IllegalStateException("node " + name() + " is already running");
     }
@@ -151,7 +168,7 @@ final class DaemonProcess {
   }
 
   /** Waits until the node answers {@code GET /v1/health}; fails early if the JVM exits. */
-  void awaitReady() {
+  public void awaitReady() {
     long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
     while (true) {
       if (!process.isAlive()) {
@@ -185,7 +202,7 @@ final class DaemonProcess {
    * SIGTERM, then waits for the JVM to exit; returns its exit code. A JVM still running after
    * {@link #STOP_TIMEOUT} is killed and the call fails.
    */
-  int stop() {
+  public int stop() {
     requireStarted();
     unpause();
     process.destroy();
@@ -310,9 +327,7 @@ final class DaemonProcess {
     List<String> cmd = new ArrayList<>();
     cmd.add(spec.java().javaBinary().toString());
     cmd.addAll(spec.java().nodeFlags());
-    cmd.add("-Xmx256m");
-    cmd.add("-Xss2m");
-    cmd.add("-XX:+UseSerialGC");
+    cmd.addAll(spec.jvmOptions());
     cmd.add("-cp");
     cmd.add(classpath.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)));
     cmd.add(NodeClasspath.MAIN_CLASS);
@@ -338,6 +353,12 @@ final class DaemonProcess {
       cmd.add(configFile().toString());
     }
     return cmd;
+  }
+
+  /** The node's JVM flags (everything between {@code java} and {@code -cp}), for reports. */
+  public List<String> jvmFlags() {
+    List<String> cmd = command();
+    return List.copyOf(cmd.subList(1, cmd.indexOf("-cp")));
   }
 
   /** The command with the (long) class path shortened to its directory. */

@@ -16,7 +16,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * check and the node's start; that shows as a node that fails to start with "cannot serve the HTTP
  * API" or an Artery bind error in its log.
  */
-final class FreePorts {
+public final class FreePorts {
   private static final int LOW = 20000;
   private static final int HIGH = 32000;
   private static final Set<Integer> handedOut = new HashSet<>();
@@ -24,7 +24,7 @@ final class FreePorts {
 
   private FreePorts() {}
 
-  static synchronized int next() {
+  public static synchronized int next() {
     for (int tries = 0; tries < HIGH - LOW; tries++) {
       int port = next;
       next = next + 1 >= HIGH ? LOW : next + 1;

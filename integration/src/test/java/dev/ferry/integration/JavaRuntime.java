@@ -20,17 +20,17 @@ import java.util.regex.Pattern;
  * @param home the JDK's home directory (what {@code JAVA_HOME} would be)
  * @param feature its feature version: 17, 21, 25...
  */
-record JavaRuntime(Path home, int feature) {
+public record JavaRuntime(Path home, int feature) {
   private static final Pattern JAVA_VERSION =
       Pattern.compile("^JAVA_VERSION=\"(\\d+)(?:[.\"+-]|$)", Pattern.MULTILINE);
 
   /** The JVM running the tests. */
-  static JavaRuntime current() {
+  public static JavaRuntime current() {
     return new JavaRuntime(Path.of(System.getProperty("java.home")), Runtime.version().feature());
   }
 
   /** The JDK at {@code home}, if it has a {@code bin/java} and a readable {@code release} file. */
-  static Optional<JavaRuntime> at(Path home) {
+  public static Optional<JavaRuntime> at(Path home) {
     Path release = home.resolve("release");
     if (!Files.isExecutable(home.resolve("bin").resolve("java")) || !Files.isRegularFile(release)) {
       return Optional.empty();

@@ -11,7 +11,7 @@ import java.util.concurrent.TimeUnit;
  * hook; its nodes then need killing by hand (their command line names their data directory under
  * {@code integration/target/it}).
  */
-final class LiveProcesses {
+public final class LiveProcesses {
   private static final LiveProcesses INSTANCE = new LiveProcesses();
 
   private final Set<Process> processes = ConcurrentHashMap.newKeySet();
@@ -20,7 +20,7 @@ final class LiveProcesses {
     Runtime.getRuntime().addShutdownHook(new Thread(this::killAll, "ferry-it-kill-nodes"));
   }
 
-  static LiveProcesses instance() {
+  public static LiveProcesses instance() {
     return INSTANCE;
   }
 

@@ -27,7 +27,7 @@ import java.util.zip.ZipFile;
  * the test JVM exits. It needs surefire's {@code useManifestOnlyJar=false}, else {@code
  * java.class.path} is only a booter jar.
  */
-final class NodeClasspath {
+public final class NodeClasspath {
   /** The class every node runs; its presence on the class path is checked. */
   static final String MAIN_CLASS = "dev.ferry.api.cli.FerryCli";
 
@@ -40,7 +40,7 @@ final class NodeClasspath {
    * The entries of the node class path, in the test JVM's order, copied under {@code
    * integration/target/it} on first use.
    */
-  static synchronized List<Path> snapshot() {
+  public static synchronized List<Path> snapshot() {
     if (snapshot == null) {
       snapshot = copy(entries(), NodeHarness.itDir());
       requireMainClass(snapshot);

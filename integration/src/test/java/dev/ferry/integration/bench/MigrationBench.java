@@ -1,6 +1,7 @@
 package dev.ferry.integration.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.integration.DaemonProcess;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -228,7 +229,7 @@ public final class MigrationBench {
     int code;
     try {
       code = run(o);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | AssertionError e) {
       System.err.println("bench-migration: failed: " + e);
       e.printStackTrace();
       code = 1;
@@ -256,14 +257,15 @@ public final class MigrationBench {
     log("node data and logs under " + runDir);
     BenchCluster cluster = new BenchCluster(runDir, o.pidFile);
     try {
-      List<BenchNode> nodes = cluster.start(o.nodes, o.engine, o.java, o.heap, o.nodeJvmOptions);
+      List<DaemonProcess> nodes =
+          cluster.start(o.nodes, o.engine, o.java, o.heap, o.nodeJvmOptions);
       nodeFlags = nodes.get(0).jvmFlags();
-      awaitMembers(nodes.get(0).api(), o.nodes);
-      for (JsonNode n : nodes.get(0).api().nodes()) {
+      awaitMembers(cluster.api(nodes.get(0)), o.nodes);
+      for (JsonNode n : cluster.api(nodes.get(0)).nodes()) {
         nodeJdks.put(n.path("name").asText(), n.path("jdk").asText());
       }
       log("cluster up: " + nodes + ", JDKs " + nodeJdks);
-      String hash = nodes.get(0).api().upload(wasm);
+      String hash = cluster.api(nodes.get(0)).upload(wasm);
       if (o.jvmWarmup > 0) {
         log(
             "warming up the node JVMs: "
@@ -281,7 +283,6 @@ public final class MigrationBench {
       complete = true;
     } finally {
       cluster.close();
-      cluster.deleteClasspathCopy(); // only once no node runs from it: classes load lazily
       if (!complete && !results.isEmpty()) {
         log("incomplete run; what was measured so far:");
         System.out.println(
@@ -309,9 +310,9 @@ public final class MigrationBench {
   /** One process of {@code kib} KiB, migrated round-robin: warm-ups, then the measured ones. */
   static SizeResult runSize(
       Options o, BenchCluster cluster, String hash, long kib, int warmup, int migrations) {
-    List<BenchNode> nodes = cluster.nodes();
+    List<DaemonProcess> nodes = cluster.nodes();
     String load = BenchReport.Machine.loadAverage();
-    BenchClient first = nodes.get(0).api();
+    BenchClient first = cluster.api(nodes.get(0));
     String pid = first.run(hash, List.of(Long.toString(kib), ITERATIONS));
     awaitRunning(first, pid);
     log(
@@ -331,11 +332,11 @@ public final class MigrationBench {
       if (cluster.stopping()) {
         throw new IllegalStateException("the nodes are being stopped");
       }
-      BenchNode from = nodes.get(at);
-      BenchNode to = nodes.get((at + 1) % nodes.size());
+      DaemonProcess from = nodes.get(at);
+      DaemonProcess to = nodes.get((at + 1) % nodes.size());
       int[] refused = {0};
       Instant[] sent = {null};
-      JsonNode record = migrate(o, from.api(), pid, to.name(), refused, sent);
+      JsonNode record = migrate(o, cluster.api(from), pid, to.name(), refused, sent);
       Instant answered = Instant.now();
       long roundTrip = Duration.between(sent[0], answered).toNanos() / 1000;
       refusals += refused[0];
@@ -371,7 +372,8 @@ public final class MigrationBench {
           warmUps++;
         }
       }
-      String stateNow = committed ? "running" : from.api().status(pid).path("state").asText();
+      String stateNow =
+          committed ? "running" : cluster.api(from).status(pid).path("state").asText();
       log(
           String.format(
               Locale.ROOT,
@@ -411,7 +413,7 @@ public final class MigrationBench {
     }
     // The process must still be running (not failed) wherever it is now; then it is stopped.
     String end;
-    BenchClient here = nodes.get(at).api();
+    BenchClient here = cluster.api(nodes.get(at));
     JsonNode st = here.status(pid);
     String state = st.path("state").asText();
     if (state.equalsIgnoreCase("running")) {
