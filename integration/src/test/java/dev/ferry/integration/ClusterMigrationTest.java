@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -27,12 +28,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Live migration between real node JVMs: a three-node cluster (n1 Java 17 interpreter, n2 Java 17
  * compiled, n3 Java 25 interpreter) moves each foundation workload round-robin n1 → n2 → n3 → n1…
- * ten times while it runs (files, whose longest run is shorter than that, as often as it allows),
- * each migration asked of another node as soon as the one before has committed; the program ends
- * exactly as an uninterrupted run on n2 at the same time: same exit code, byte-identical stdout,
- * stderr and output files. The migrations cross engines and JVMs, every node lists the process once
- * and where it is. Without a Java 25 installed, n3 runs on Java 17 and the JVM part is not checked
- * (the test says so on stderr).
+ * ten times while it runs, each migration asked of another node as soon as the one before has
+ * committed; the program ends exactly as an uninterrupted run on n2 at the same time: same exit
+ * code, byte-identical stdout, stderr and output files. The migrations cross engines and JVMs,
+ * every node lists the process once and where it is. Without a Java 25 installed, n3 runs on Java
+ * 17 and the JVM part is not checked (the test says so on stderr).
  */
 @Timeout(240)
 class ClusterMigrationTest {
@@ -49,16 +49,12 @@ class ClusterMigrationTest {
   static final Duration RUN_TIMEOUT = Duration.ofSeconds(120);
 
   /**
-   * A program, its arguments and input files, the sandbox files it leaves, and how many migrations
-   * its run must at least outlast. Sized to run 3 to 10 s on the compiled node (whose speed limits
-   * the run: the tenth migration lands there), so that ten migrations, one every 0.3 to 1 s, fit.
+   * A program, its arguments and input files, and the sandbox files it leaves. Sized to run 3 to 10
+   * s on the compiled node (whose speed limits the run: the tenth migration lands there), so that
+   * ten migrations, one every 0.3 to 1 s, fit.
    */
   record Workload(
-      String guest,
-      List<String> args,
-      Map<String, byte[]> files,
-      List<String> outputs,
-      int minMigrations) {
+      String guest, List<String> args, Map<String, byte[]> files, List<String> outputs) {
     @Override
     public String toString() {
       return guest + " " + String.join(" ", args);
@@ -69,34 +65,36 @@ class ClusterMigrationTest {
       "input data for the files workload\n".getBytes(StandardCharsets.UTF_8);
 
   /**
-   * files takes at most 10000 rounds (its model of the two files is a static array of that many
-   * records): about 1.6 s compiled and 4 s interpreted, shorter than ten migrations take (about 0.5
-   * s each, most of it waiting for the process's shard to follow it before it can move again). It
-   * is moved as often as its run allows, at least {@link #FILES_MIN_MIGRATIONS} times; the others
-   * ten times.
+   * files runs in laps of {@link #FILES_LAP} rounds (its files hold at most that many records; each
+   * lap truncates them and reopens its descriptors), 2 to 3 s each on the compiled node of a loaded
+   * 2-core machine. Ten migrations take 6 to 9 s there (0.5 to 1 s each, most of it waiting for the
+   * process's shard to follow it before it can move again); four laps, 11 to 15 s moved, outlast
+   * them with room to spare.
    */
-  static final int FILES_ROUNDS = 10000;
+  static final int FILES_ROUNDS = 40000;
 
-  static final int FILES_MIN_MIGRATIONS = 5;
+  static final int FILES_LAP = 10000;
+
+  /** The files left are those of a run of the last lap's rounds. */
+  static final int FILES_LAST_LAP = (FILES_ROUNDS - 1) % FILES_LAP + 1;
+
   static final int LINES_COUNT = 200000;
 
   static Stream<Workload> workloads() {
     return Stream.of(
-        new Workload("churn", List.of("1200", "2000"), Map.of(), List.of(), MIGRATIONS),
+        new Workload("churn", List.of("1200", "2000"), Map.of(), List.of()),
         new Workload(
             "files",
             List.of(Integer.toString(FILES_ROUNDS)),
             Map.of("/in.txt", IN_TXT),
-            List.of("/data/a.txt", "/data/b.bin"),
-            FILES_MIN_MIGRATIONS),
-        new Workload("clock", List.of("80000", "200"), Map.of(), List.of(), MIGRATIONS),
+            List.of("/data/a.txt", "/data/b.bin")),
+        new Workload("clock", List.of("80000", "200"), Map.of(), List.of()),
         new Workload(
             "lines",
             List.of(Integer.toString(LINES_COUNT), "500", "unbuffered"),
             Map.of(),
-            List.of(),
-            MIGRATIONS),
-        new Workload("spin-preemptible", List.of("2000000000"), Map.of(), List.of(), MIGRATIONS));
+            List.of()),
+        new Workload("spin-preemptible", List.of("2000000000"), Map.of(), List.of()));
   }
 
   static List<DaemonProcess> cluster;
@@ -184,9 +182,6 @@ class ClusterMigrationTest {
       if (a.status() != 200) {
         JsonNode now = asker.api().status(pid);
         boolean ended = !now.path("state").asText().equals("running");
-        if (ended && moves.size() >= w.minMigrations()) {
-          break; // files: it has ended, moved as often as its longest run allows
-        }
         fail(
             String.format(
                 "migration %d of %s, n%d -> n%d: HTTP %d %s; the process is %s%s; the migration"
@@ -213,7 +208,7 @@ class ClusterMigrationTest {
       JsonNode status = n(at % 3 + 1).api().status(pid);
       assertEquals(
           "n" + at, status.path("node").asText(), "after migration " + (i + 1) + ": " + status);
-      if (moves.size() < w.minMigrations()) {
+      if (moves.size() < MIGRATIONS) {
         assertEquals(
             "running",
             status.path("state").asText(),
@@ -249,9 +244,7 @@ class ClusterMigrationTest {
     for (String f : w.outputs()) {
       assertArrayEquals(expected.files().get(f), moved.files().get(f), w + ": " + f + " differs");
     }
-    assertTrue(
-        moves.size() >= w.minMigrations(),
-        w + " was moved " + moves.size() + " times, expected " + w.minMigrations());
+    assertEquals(MIGRATIONS, moves.size(), w + " was moved " + moves.size() + " times");
     assertEveryNodeListsItOnce(pid, "n" + at);
     assertMovesCrossedEnginesAndJvms(pid, moves);
   }
@@ -338,12 +331,25 @@ class ClusterMigrationTest {
         assertArrayEquals(Guests.linesStderr(LINES_COUNT, 500), o.stderr(), "reference stderr");
       }
       case "files" -> {
-        assertArrayEquals(Guests.filesA(FILES_ROUNDS), o.files().get("/data/a.txt"), "a.txt");
-        assertArrayEquals(Guests.filesB(FILES_ROUNDS), o.files().get("/data/b.bin"), "b.bin");
+        assertArrayEquals(Guests.filesA(FILES_LAST_LAP), o.files().get("/data/a.txt"), "a.txt");
+        assertArrayEquals(Guests.filesB(FILES_LAST_LAP), o.files().get("/data/b.bin"), "b.bin");
+        // "lap K" before the last lap, then its last round, positions as at the end of a run of
+        // FILES_LAST_LAP rounds.
+        String stdout = new String(o.stdout(), StandardCharsets.US_ASCII);
+        int last = FILES_LAST_LAP - 1; // the last round, counted within its lap
+        String tail =
+            String.format(
+                Locale.ROOT,
+                "round %d pos %d %d %d ok\nfiles ok\n",
+                FILES_ROUNDS - 1,
+                32L * (last + 1),
+                32L * ((7 * last) % (last + 1)) + 10,
+                32L * (last + 1));
         assertTrue(
-            o.stdout().length > 0
-                && new String(o.stdout(), StandardCharsets.UTF_8).endsWith("files ok\n"),
-            "reference stdout of files");
+            stdout.contains("\nlap " + (FILES_ROUNDS - 1) / FILES_LAP + "\n")
+                && stdout.endsWith(tail),
+            "reference stdout of files, its end: "
+                + stdout.substring(Math.max(0, stdout.length() - 200)));
       }
       default -> assertTrue(o.stdout().length > 0, "reference run of " + w + " wrote nothing");
     }
