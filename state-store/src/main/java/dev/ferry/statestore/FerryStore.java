@@ -461,6 +461,22 @@ public final class FerryStore implements AutoCloseable {
     }
 
     @Override
+    public void put(TableName table, String key, ByteBuffer value) {
+      byte[] k = Bytes.utf8("key", key, Table.MAX_KEY_BYTES);
+      Objects.requireNonNull(value, "value");
+      check();
+      current[0] = "write batch (put " + table + "/" + key + ", " + value.remaining() + " bytes)";
+      LmdbTable target = tables.get(Objects.requireNonNull(table, "table"));
+      joined(
+          txn,
+          () -> current[0],
+          t -> {
+            target.put(t, k, value);
+            return null;
+          });
+    }
+
+    @Override
     public void delete(TableName table, String key) {
       byte[] k = Bytes.utf8("key", key, Table.MAX_KEY_BYTES);
       check();

@@ -159,23 +159,30 @@ final class LmdbTable implements Table {
   }
 
   void put(Txn<ByteBuffer> txn, byte[] k, byte[] value) {
+    put(txn, k, ByteBuffer.wrap(value));
+  }
+
+  /** Stores the bytes from {@code value}'s position to its limit (it is not moved). */
+  void put(Txn<ByteBuffer> txn, byte[] k, ByteBuffer value) {
     deleteChunks(txn, k);
-    if (value.length < CHUNK_BYTES) {
-      ByteBuffer target = heads.reserve(txn, Bytes.key(k), 1 + value.length);
+    int length = value.remaining();
+    int base = value.position();
+    if (length < CHUNK_BYTES) {
+      ByteBuffer target = heads.reserve(txn, Bytes.key(k), 1 + length);
       target.put(0, INLINE);
-      target.put(1, value);
+      target.put(1, value, base, length);
       return;
     }
-    int count = (int) ((value.length + (long) CHUNK_BYTES - 1) / CHUNK_BYTES);
+    int count = (int) ((length + (long) CHUNK_BYTES - 1) / CHUNK_BYTES);
     for (int i = 0; i < count; i++) {
       int offset = i * CHUNK_BYTES;
-      int n = Math.min(CHUNK_BYTES, value.length - offset);
+      int n = Math.min(CHUNK_BYTES, length - offset);
       ByteBuffer target = chunks.reserve(txn, chunkKey(k, i), n);
-      target.put(0, value, offset, n);
+      target.put(0, value, base + offset, n);
     }
     ByteBuffer target = heads.reserve(txn, Bytes.key(k), HEADER_BYTES).order(ByteOrder.BIG_ENDIAN);
     target.put(0, CHUNKED);
-    target.putLong(1, value.length);
+    target.putLong(1, length);
     target.putInt(9, count);
     target.putInt(13, CHUNK_BYTES);
   }

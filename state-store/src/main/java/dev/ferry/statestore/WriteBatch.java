@@ -11,6 +11,12 @@ public interface WriteBatch {
   /** Stores {@code value} under {@code key} in {@code table}. */
   void put(TableName table, String key, byte[] value);
 
+  /**
+   * Stores the bytes from {@code value}'s position to its limit under {@code key} (without moving
+   * the buffer): large values go to the store without an intermediate array.
+   */
+  void put(TableName table, String key, java.nio.ByteBuffer value);
+
   /** Removes {@code key} from {@code table}, if present. */
   void delete(TableName table, String key);
 }

@@ -201,6 +201,21 @@ class FerryStoreTest {
     assertArrayEquals(bytes("small"), images.get("v").orElseThrow());
   }
 
+  @ParameterizedTest
+  @ValueSource(ints = {0, 17, LmdbTable.CHUNK_BYTES - 2, LmdbTable.CHUNK_BYTES + 1, 3 << 20})
+  void storesASliceOfABufferWithoutMovingIt(int size) {
+    byte[] around = random(size + 40, size);
+    java.nio.ByteBuffer slice = java.nio.ByteBuffer.wrap(around, 25, size).asReadOnlyBuffer();
+
+    store.write(batch -> batch.put(TableName.IMAGES, "s", slice));
+
+    assertArrayEquals(
+        java.util.Arrays.copyOfRange(around, 25, 25 + size),
+        store.table(TableName.IMAGES).get("s").orElseThrow());
+    assertEquals(25, slice.position());
+    assertEquals(25 + size, slice.limit());
+  }
+
   @Test
   void commitsABatchAcrossTablesAtomically() {
     store.table(TableName.META).put("old", bytes("x"));

@@ -53,7 +53,8 @@ public record DataSegmentSettings(
     if (chunk < 4096 || chunk > 1536 * 1024) {
       throw new InvalidSettingsException(
           PREFIX + "chunk-bytes",
-          "must be between 4KiB and 1536KiB (Artery's frame limit is 2MiB), got " + chunk);
+          "must be between 4KiB and 1536KiB (the most a destination buffers for one chunk), got "
+              + chunk);
     }
     try {
       window = c.getInt("window");

@@ -14,9 +14,26 @@ public interface Destination {
   void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException;
 
   /**
+   * Like {@link #transfer}, and the destination resumes the process, under {@code engine} (null:
+   * its default), as soon as it holds the bytes durably: the transfer and {@link #activate} in one
+   * round trip. Once the last chunk is on its way the migration can no longer be cancelled: it
+   * commits if the destination runs the process, and aborts (the source resumes) only if it
+   * certainly does not. Afterwards {@link #activated()} is true and {@link #restoreMicros()} is the
+   * destination's own restore time.
+   */
+  void transferAndActivate(byte[] bytes, int chunkBytes, int window, String engine)
+      throws MigrationException;
+
+  /**
    * Resumes the transferred process at the destination, under {@code engine} (null: its default).
    */
   void activate(String engine) throws MigrationException;
+
+  /** True once the destination runs the process. */
+  boolean activated();
+
+  /** How long the destination took to restore and start the process, once {@link #activated()}. */
+  long restoreMicros();
 
   /** Tells the destination to drop whatever it received; best effort. */
   void abort();

@@ -208,10 +208,12 @@ final class BenchReport {
             " the destination measured it (`streamMicros`: first to last chunk received; `storeMicros`:")
         .append(
             " checksum, parse, store durably with an fsync), the rest of the transfer being the")
-        .append(" source's side (module check, building and serializing the bundle) and messages;")
-        .append(" *other* = total − the four phases (prepare,")
+        .append(" source's side (module check, building and serializing the bundle) and the")
+        .append(" connection; *restore* is the destination's own time to restore and start the")
+        .append(" process (the last chunk asks for it, so it is not in *transfer*);")
+        .append(" *other* = total − the four phases (prepare, record updates, the commit that")
         .append(
-            " shard placement, commit); *transfer MB/s* = median of `bytesMoved` / `transferMicros`")
+            " discards the source's copy); *transfer MB/s* = median of `bytesMoved` / `transferMicros`")
         .append(
             " (10^6 B/s). *image* and *moved* are medians in bytes (MiB = 2^20). p95 is nearest-rank")
         .append(" (the 19th of 20).\n\n");

@@ -65,6 +65,13 @@ public final class ClusterRuntime {
   /** Migrations this node coordinates, by id (only while running). */
   final Map<String, MigrationCoordinator> running = new ConcurrentHashMap<>();
 
+  /** Where this node receives migrations. */
+  final TransferServer transfer;
+
+  /** Where other nodes receive migrations, by node name, as their agents said. */
+  final Map<String, dev.ferry.transport.proto.TransferEndpoint> endpoints =
+      new ConcurrentHashMap<>();
+
   public ClusterRuntime(
       ActorSystem<?> system,
       FerrySettings settings,
@@ -77,6 +84,18 @@ public final class ClusterRuntime {
     this.store = store;
     this.strategies = strategies;
     this.nodeName = settings.node().name();
+    try {
+      this.transfer =
+          new TransferServer(
+              this,
+              strategies.get("data-segment").isPresent()
+                  ? settings.strategy("data-segment").getDuration("transfer-timeout")
+                  : Duration.ofSeconds(30));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(
+          "cannot open the migration receiver on " + settings.node().host() + ": " + e, e);
+    }
+    system.getWhenTerminated().thenRun(transfer::close);
     this.resolver = ActorRefResolver.get(system);
     this.sharding = ClusterSharding.get(system);
     this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());
@@ -91,6 +110,7 @@ public final class ClusterRuntime {
    * not survive a restart of the whole cluster).
    */
   public void start() {
+    transfer.start();
     sharding.init(
         Entity.of(PROCESS, ctx -> ProcessEntity.create(this, ctx.getEntityId()))
             .withStopMessage(

@@ -11,6 +11,7 @@ import dev.ferry.strategies.MigrationException;
 import dev.ferry.strategies.MigrationStrategy;
 import dev.ferry.strategies.SourceProcess;
 import dev.ferry.transport.proto.AbortIncoming;
+import dev.ferry.transport.proto.Ack;
 import dev.ferry.transport.proto.Activate;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.MigrationFinished;
@@ -20,14 +21,18 @@ import dev.ferry.transport.proto.NodeRequest;
 import dev.ferry.transport.proto.ProcessCommand;
 import dev.ferry.transport.proto.ProcessImage;
 import dev.ferry.transport.proto.TransferChunk;
+import dev.ferry.transport.proto.TransferEndpoint;
+import java.io.BufferedOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -42,21 +47,30 @@ import org.slf4j.LoggerFactory;
  *   source (this)                                    destination (its NodeAgent)
  *   freeze at a migration point, capture image
  *   TransferChunk 0..n-1 (window; 0 announces) ────► assemble
- *   last chunk (crc32c) ───────────────────────────► verify, store bundle durably, sync
- *                       ◄─────────────────────────── Ack            (until here: abort = resume here)
- *   place the process's shard at the destination
- *   Activate ──────────────────────────────────────► restore image, run
- *                       ◄─────────────────────────── ProcessInfo    COMMIT
- *   discard the frozen copy (thread, image, sandbox)
+ *   last chunk (crc32c, activate) ─────────────────► verify, store bundle durably (sync),
+ *                                                    restore image, run, place shard here
+ *                       ◄─────────────────────────── Ack + ProcessInfo   COMMIT
+ *   discard the frozen copy (thread, image, sandbox); place the shard at the destination
  * </pre>
  *
- * Any failure or a cancel before the destination runs the process aborts: the destination drops
- * what it received, the shard goes back to the source, and the process resumes where it froze. If
- * the destination's answer to Activate is lost, the coordinator asks it whether it runs the process
- * before deciding, so there are never two live copies.
+ * A strategy may also stop at the stored bundle (last chunk without activate) and send {@code
+ * Activate} separately. Any failure or a cancel before the last chunk is sent aborts: the
+ * destination drops what it received and the process resumes where it froze. Once the last chunk
+ * has left, cancelling is no longer possible; a destination that answers with an error has dropped
+ * the process, and if no answer comes the coordinator asks the destination whether it runs the
+ * process before deciding, so there are never two live copies. The process's shard (where requests
+ * for it are routed) moves only after the commit; until it has, the entity here forwards requests
+ * to the destination.
  */
 final class MigrationCoordinator implements MigrationContext {
   private static final Logger log = LoggerFactory.getLogger(MigrationCoordinator.class);
+  private static final java.util.concurrent.ScheduledExecutorService WATCHDOG =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "ferry-migration-watchdog");
+            t.setDaemon(true);
+            return t;
+          });
   private static final ExecutorService THREADS =
       Executors.newCachedThreadPool(
           r -> {
@@ -128,7 +142,6 @@ final class MigrationCoordinator implements MigrationContext {
     MigrationRecord.State finalState = MigrationRecord.State.ABORTED;
     long frozenAt = 0;
     Capture capture = null;
-    boolean placedAtDestination = false;
     try {
       strategy.prepare(this);
       checkCancelled();
@@ -147,23 +160,22 @@ final class MigrationCoordinator implements MigrationContext {
       state(MigrationRecord.State.TRANSFERRING);
       long tr = System.nanoTime();
       strategy.transfer(this, capture);
-      update(r -> r.setTransferMicros(micros(System.nanoTime() - tr)));
+      long transferred = System.nanoTime();
+      // A strategy may have the destination resume the process with the transfer's last
+      // message: its restore time, measured there, is then not part of the transfer.
+      long remoteRestore = destination.activated() ? destination.restoreMicros() : 0;
+      update(r -> r.setTransferMicros(Math.max(0, micros(transferred - tr) - remoteRestore)));
       checkCancelled();
 
       state(MigrationRecord.State.RESTORING);
       long rs = System.nanoTime();
-      Address to =
-          rt.address(toNode)
-              .orElseThrow(() -> new MigrationException("node " + toNode + " left the cluster"));
-      rt.place(pid, to).toCompletableFuture().get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
-      placedAtDestination = true;
       committing = true;
       strategy.restore(this, capture);
       long restored = System.nanoTime();
       long frozen = frozenAt;
       update(
           r ->
-              r.setRestoreMicros(micros(restored - rs))
+              r.setRestoreMicros(remoteRestore + micros(restored - rs))
                   .setTotalFreezeMicros(micros(restored - frozen)));
       strategy.commit(this, capture);
       rt.knownModules.add(toNode + "/" + capture.image().getModuleHash());
@@ -171,9 +183,6 @@ final class MigrationCoordinator implements MigrationContext {
     } catch (Throwable e) {
       String why = cancelled && !committing ? "cancelled by the operator" : message(e);
       log.warn("migration {} of {} to {} aborted: {}", id, pid, toNode, why);
-      if (placedAtDestination) {
-        rt.place(pid, rt.selfAddress());
-      }
       try {
         strategy.abort(this, capture, e);
       } catch (RuntimeException ex) {
@@ -199,6 +208,11 @@ final class MigrationCoordinator implements MigrationContext {
           r -> r.setState(end).setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
       rt.running.remove(id);
       MigrationRecord r = record();
+      if (end == MigrationRecord.State.COMMITTED) {
+        // The process runs at the destination: move its shard there (the destination does the
+        // same once it runs it). Until the shard has moved, the entity here forwards requests.
+        rt.address(toNode).ifPresent(a -> rt.place(pid, a));
+      }
       entity.tell(
           ProcessCommand.newBuilder()
               .setPid(pid)
@@ -222,7 +236,7 @@ final class MigrationCoordinator implements MigrationContext {
   }
 
   private void checkCancelled() throws MigrationException {
-    if (cancelled) {
+    if (cancelled()) {
       throw new MigrationException("cancelled by the operator");
     }
   }
@@ -246,15 +260,25 @@ final class MigrationCoordinator implements MigrationContext {
 
   private void publish() {
     MigrationRecord r = record();
-    rt.saveMigration(r);
     boolean changed;
     synchronized (this) {
       changed = r.getState() != published;
       published = r.getState();
     }
+    // Only the first and the final record are stored: while it runs, a migration is served from
+    // memory (rt.running), and the writes stay off the frozen process's path.
+    if (r.getState() == MigrationRecord.State.PENDING || isFinal(r.getState())) {
+      rt.saveMigration(r);
+    }
     if (changed) {
       rt.publish(rt.event().setMigration(r).build());
     }
+  }
+
+  private static boolean isFinal(MigrationRecord.State s) {
+    return s == MigrationRecord.State.COMMITTED
+        || s == MigrationRecord.State.ABORTED
+        || s == MigrationRecord.State.CANCELLED;
   }
 
   private static long micros(long nanos) {
@@ -426,76 +450,237 @@ final class MigrationCoordinator implements MigrationContext {
       return present;
     }
 
+    private volatile boolean activated;
+    private volatile long restoreMicros;
+
+    @Override
+    public boolean activated() {
+      return activated;
+    }
+
+    @Override
+    public long restoreMicros() {
+      return restoreMicros;
+    }
+
     @Override
     public void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException {
-      ActorRef<NodeRequest> agent = agent();
-      Semaphore inFlight = new Semaphore(window);
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      int chunks = Math.max(1, (bytes.length + chunkBytes - 1) / chunkBytes);
-      int crc = crc32c(bytes);
-      for (int seq = 0; seq < chunks; seq++) {
-        int off = seq * chunkBytes;
-        int n = Math.min(chunkBytes, bytes.length - off);
-        TransferChunk.Builder c =
-            TransferChunk.newBuilder()
-                .setMigrationId(id)
-                .setSeq(seq)
-                // no copy: the bundle's bytes are never changed after serialization
-                .setData(UnsafeByteOperations.unsafeWrap(bytes, off, n));
-        if (seq == 0) {
-          c.setTotalBytes(bytes.length).setPid(pid).setFromNode(rt.nodeName);
+      send(bytes, chunkBytes, window, false, null);
+    }
+
+    @Override
+    public void transferAndActivate(byte[] bytes, int chunkBytes, int window, String engine)
+        throws MigrationException {
+      send(bytes, chunkBytes, window, true, engine);
+    }
+
+    private void send(byte[] bytes, int chunkBytes, int window, boolean activate, String engine)
+        throws MigrationException {
+      TransferEndpoint ep = endpoint(false);
+      Socket s = new Socket();
+      try {
+        try {
+          connect(s, ep);
+        } catch (IOException e) {
+          // The node may have restarted on another port: ask it again, once.
+          s.close();
+          ep = endpoint(true);
+          s = new Socket();
+          connect(s, ep);
         }
-        if (seq == chunks - 1) {
-          // The last chunk is answered once the destination holds the bundle durably.
-          c.setLast(true).setCrc32C(crc);
-          acquire(inFlight, window);
-          if (failure.get() != null) {
-            throw new MigrationException(
-                "transfer to " + toNode + " failed: " + message(failure.get()));
+      } catch (IOException e) {
+        closeQuietly(s);
+        throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
+      }
+      AtomicReference<MigrationException> why = new AtomicReference<>();
+      long[] lastProgress = {System.nanoTime()};
+      Socket socket = s;
+      // A write that blocks (the destination stopped reading) is ended by closing the socket.
+      java.util.concurrent.ScheduledFuture<?> watchdog =
+          WATCHDOG.scheduleWithFixedDelay(
+              () -> {
+                MigrationException stop = stopReason(lastProgress[0]);
+                if (stop != null && why.compareAndSet(null, stop)) {
+                  closeQuietly(socket);
+                }
+              },
+              50,
+              50,
+              TimeUnit.MILLISECONDS);
+      boolean lastSent = false;
+      try (socket) {
+        socket.setSoTimeout(50);
+        DataOutputStream out =
+            new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+        Frames.Reader in = new Frames.Reader(socket.getInputStream());
+        Frames.OnTimeout check =
+            () -> {
+              MigrationException stop = why.get() != null ? why.get() : stopReason(lastProgress[0]);
+              if (stop != null) {
+                throw new IOException(stop.getMessage(), stop);
+              }
+            };
+        int chunks = Math.max(1, (bytes.length + chunkBytes - 1) / chunkBytes);
+        // Checksummed chunk by chunk as they go, not all before the first is sent.
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        long acked = 0; // chunks acknowledged
+        for (int seq = 0; seq < chunks; seq++) {
+          int off = seq * chunkBytes;
+          int n = Math.min(chunkBytes, bytes.length - off);
+          TransferChunk.Builder c =
+              TransferChunk.newBuilder()
+                  .setMigrationId(id)
+                  .setSeq(seq)
+                  // no copy: the bundle's bytes are never changed after serialization
+                  .setData(UnsafeByteOperations.unsafeWrap(bytes, off, n));
+          crc.update(bytes, off, n);
+          if (seq == 0) {
+            c.setTotalBytes(bytes.length)
+                .setPid(pid)
+                .setFromNode(rt.nodeName)
+                .setSecret(ep.getSecret());
           }
-          NodeReply last = ask(NodeRequest.newBuilder().setTransferChunk(c));
-          update(
-              r ->
-                  r.setStreamMicros(last.getAck().getStreamMicros())
-                      .setStoreMicros(last.getAck().getStoreMicros()));
-          return;
+          while (seq - acked >= window) {
+            expectAck(in, check, acked++);
+            lastProgress[0] = System.nanoTime();
+          }
+          if (seq == chunks - 1) {
+            c.setLast(true).setCrc32C((int) crc.getValue());
+            if (activate) {
+              while (acked < seq) {
+                expectAck(in, check, acked++);
+                lastProgress[0] = System.nanoTime();
+              }
+              if (cancelled()) {
+                throw new MigrationException("cancelled by the operator");
+              }
+              // From here on the destination may run the process: no more cancelling.
+              committing = true;
+              c.setActivate(true).setEngine(engine == null ? "" : engine);
+            }
+            lastSent = true;
+          }
+          Frames.write(out, c.build());
+          out.flush();
         }
-        acquire(inFlight, 1);
-        if (failure.get() != null) {
+        while (acked < chunks - 1) {
+          expectAck(in, check, acked++);
+          lastProgress[0] = System.nanoTime();
+        }
+        NodeReply last = reply(in, check);
+        if (last.getAck().getSeq() != chunks - 1) {
           throw new MigrationException(
-              "transfer to " + toNode + " failed: " + message(failure.get()));
+              "node " + toNode + " acknowledged chunk " + last.getAck().getSeq() + " last");
         }
-        NodeAgent.ask(rt, agent, NodeRequest.newBuilder().setTransferChunk(c), stepTimeout)
-            .whenComplete(
-                (r, e) -> {
-                  if (e != null) {
-                    failure.compareAndSet(null, e);
-                  } else if (r.hasError()) {
-                    failure.compareAndSet(null, new MigrationException(r.getError().getMessage()));
-                  }
-                  inFlight.release();
-                });
+        Ack ack = last.getAck();
+        if (activate) {
+          restoreMicros = ack.getRestoreMicros();
+          activated = true;
+        }
+        update(
+            r -> {
+              r.setStreamMicros(ack.getStreamMicros()).setStoreMicros(ack.getStoreMicros());
+              if (ack.hasInfo()) {
+                r.setToEngine(ack.getInfo().getRecord().getEngine());
+              }
+            });
+      } catch (MigrationException e) {
+        if (e.getMessage().startsWith(toNode + ": ") || !(activate && lastSent)) {
+          throw e; // the destination said no, or never got the whole bundle: resume here
+        }
+        commitIfRunsThere(e);
+      } catch (IOException e) {
+        MigrationException m =
+            why.get() != null
+                ? why.get()
+                : e.getCause() instanceof MigrationException me
+                    ? me
+                    : new MigrationException(
+                        "transfer to " + toNode + " failed: " + e.getMessage(), e);
+        if (!(activate && lastSent)) {
+          throw m;
+        }
+        commitIfRunsThere(m);
+      } finally {
+        watchdog.cancel(false);
       }
     }
 
-    /** Waits for acknowledgements (window permits), checking for cancellation and reachability. */
-    private void acquire(Semaphore inFlight, int permits) throws MigrationException {
-      long deadline = System.nanoTime() + stepTimeout.toNanos();
-      try {
-        while (!inFlight.tryAcquire(permits, 50, TimeUnit.MILLISECONDS)) {
-          if (cancelled()) {
-            throw new MigrationException("cancelled by the operator");
-          }
-          if (System.nanoTime() > deadline) {
-            throw new MigrationException(
-                "node " + toNode + " acknowledged no chunk for " + stepTimeout);
-          }
-          checkReachable();
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new MigrationException("interrupted");
+    /** No answer after the last chunk asked to run the process: it may run it already. */
+    private void commitIfRunsThere(MigrationException e) throws MigrationException {
+      if (runsThere()) {
+        log.warn(
+            "migration {}: no answer to the last chunk, but {} runs {}; committing",
+            id,
+            toNode,
+            pid);
+        activated = true;
+        return;
       }
+      throw e;
+    }
+
+    private void connect(Socket s, TransferEndpoint ep) throws IOException {
+      s.setTcpNoDelay(true);
+      s.setSendBufferSize(1 << 20);
+      s.connect(
+          new InetSocketAddress(ep.getHost(), ep.getPort()),
+          (int) Math.min(stepTimeout.toMillis(), 10_000));
+    }
+
+    /** Why the transfer must stop now, if it must: a cancel, a silent or unreachable node. */
+    private MigrationException stopReason(long lastProgress) {
+      if (cancelled()) {
+        return new MigrationException("cancelled by the operator");
+      }
+      if (System.nanoTime() - lastProgress > stepTimeout.toNanos()) {
+        return new MigrationException(
+            "node " + toNode + " acknowledged nothing for " + stepTimeout);
+      }
+      try {
+        checkReachable();
+      } catch (MigrationException e) {
+        return e;
+      }
+      return null;
+    }
+
+    private void expectAck(Frames.Reader in, Frames.OnTimeout check, long seq)
+        throws IOException, MigrationException {
+      NodeReply r = reply(in, check);
+      if (r.getAck().getSeq() != seq) {
+        throw new MigrationException(
+            "node " + toNode + " acknowledged chunk " + r.getAck().getSeq() + ", expected " + seq);
+      }
+    }
+
+    private NodeReply reply(Frames.Reader in, Frames.OnTimeout check)
+        throws IOException, MigrationException {
+      NodeReply r = NodeReply.parseFrom(in.next(check));
+      if (r.hasError()) {
+        throw new MigrationException(toNode + ": " + r.getError().getMessage());
+      }
+      if (!r.hasAck()) {
+        throw new MigrationException("node " + toNode + " answered " + r.getResultCase());
+      }
+      return r;
+    }
+
+    /** The destination's migration receiver; asked of its agent once, then remembered. */
+    private TransferEndpoint endpoint(boolean fresh) throws MigrationException {
+      TransferEndpoint ep = fresh ? null : rt.endpoints.get(toNode);
+      if (ep == null) {
+        NodeReply r =
+            ask(
+                NodeRequest.newBuilder()
+                    .setTransferEndpoint(dev.ferry.transport.proto.Empty.getDefaultInstance()));
+        if (!r.hasEndpoint()) {
+          throw new MigrationException("node " + toNode + " did not say where it receives");
+        }
+        ep = r.getEndpoint();
+        rt.endpoints.put(toNode, ep);
+      }
+      return ep;
     }
 
     @Override
@@ -509,6 +694,7 @@ final class MigrationCoordinator implements MigrationContext {
                             .setMigrationId(id)
                             .setEngine(engine == null ? "" : engine)));
         update(x -> x.setToEngine(r.getInfo().getRecord().getEngine()));
+        activated = true;
       } catch (MigrationException e) {
         if (e.getMessage().startsWith(toNode + ": ")) {
           throw e; // the destination said it could not run it: safe to resume here
@@ -517,6 +703,7 @@ final class MigrationCoordinator implements MigrationContext {
         if (runsThere()) {
           log.warn(
               "migration {}: no answer to activate, but {} runs {}; committing", id, toNode, pid);
+          activated = true;
           return;
         }
         throw e;
@@ -556,6 +743,14 @@ final class MigrationCoordinator implements MigrationContext {
                               .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)),
                           Duration.ofSeconds(5))
                       .exceptionally(e -> null));
+    }
+  }
+
+  private static void closeQuietly(Socket s) {
+    try {
+      s.close();
+    } catch (IOException ignored) {
+      // closing anyway
     }
   }
 

@@ -1,12 +1,10 @@
 package dev.ferry.node.cluster;
 
-import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.ProcessState;
 import dev.ferry.statestore.TableName;
 import dev.ferry.transport.proto.Ack;
-import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.MigrationList;
 import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeInfoMsg;
@@ -29,51 +27,27 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * A node's agent: what other nodes ask of this node as a whole. It describes the node, lists its
- * processes and migrations, receives incoming migrations (a bundle in bounded chunks, stored
- * durably before it acknowledges the end), activates or drops them, and serves requests for a
- * process that has moved here before its shard has followed.
+ * processes and migrations, tells where it receives migrations ({@link TransferServer}), activates
+ * or drops what arrived there, and serves requests for a process that has moved here before its
+ * shard has followed.
  */
 final class NodeAgent {
-  /** An incoming bundle being received. */
-  private static final class Incoming {
-    final String pid;
-    final byte[] data;
-    int filled;
-    long nextSeq;
-    final long firstChunkAt = System.nanoTime();
-    long lastActivity = firstChunkAt;
-
-    Incoming(String pid, int total) {
-      this.pid = pid;
-      this.data = new byte[total];
-    }
-  }
-
-  private static final NodeRequest TICK = NodeRequest.getDefaultInstance();
-
   private final ClusterRuntime rt;
-  private final Map<String, Incoming> incoming = new HashMap<>();
 
   private NodeAgent(ClusterRuntime rt) {
     this.rt = rt;
   }
 
   static Behavior<NodeRequest> create(ClusterRuntime rt) {
-    return Behaviors.withTimers(
-        timers -> {
-          timers.startTimerWithFixedDelay(TICK, Duration.ofSeconds(5));
-          NodeAgent a = new NodeAgent(rt);
-          return Behaviors.receive(NodeRequest.class)
-              .onMessage(NodeRequest.class, a::onRequest)
-              .build();
-        });
+    NodeAgent a = new NodeAgent(rt);
+    return Behaviors.receive(NodeRequest.class).onMessage(NodeRequest.class, a::onRequest).build();
   }
 
   private Behavior<NodeRequest> onRequest(NodeRequest r) {
     try {
       switch (r.getOpCase()) {
-        case OP_NOT_SET:
-          dropStaleTransfers();
+        case TRANSFER_ENDPOINT:
+          reply(r, NodeReply.newBuilder().setEndpoint(rt.transfer.endpoint()).build());
           break;
         case NODE_INFO:
           reply(r, NodeReply.newBuilder().setNodeInfo(info()).build());
@@ -100,91 +74,11 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
-        case TRANSFER_CHUNK:
-          {
-            var c = r.getTransferChunk();
-            if (c.getSeq() == 0) {
-              if (c.getTotalBytes() > Integer.MAX_VALUE - 16) {
-                throw FerryException.badRequest(
-                    "bundle of " + c.getTotalBytes() + " bytes is too large");
-              }
-              if (rt.processes.has(c.getPid())) {
-                throw FerryException.conflict(
-                    "process " + c.getPid() + " is already on node " + rt.nodeName);
-              }
-              incoming.put(c.getMigrationId(), new Incoming(c.getPid(), (int) c.getTotalBytes()));
-            }
-            Incoming in = incoming.get(c.getMigrationId());
-            if (in == null) {
-              throw FerryException.notFound(
-                  "no transfer " + c.getMigrationId() + " in progress here");
-            }
-            if (c.getSeq() != in.nextSeq) {
-              incoming.remove(c.getMigrationId());
-              throw FerryException.badRequest(
-                  "chunk " + c.getSeq() + " arrived, expected " + in.nextSeq);
-            }
-            int n = c.getData().size();
-            if (in.filled + n > in.data.length) {
-              incoming.remove(c.getMigrationId());
-              throw FerryException.badRequest("more bytes than announced");
-            }
-            c.getData().copyTo(in.data, in.filled);
-            in.filled += n;
-            in.nextSeq++;
-            in.lastActivity = System.nanoTime();
-            if (!c.getLast()) {
-              reply(r, ack(c.getSeq(), true));
-              break;
-            }
-            incoming.remove(c.getMigrationId());
-            if (in.filled != in.data.length) {
-              throw FerryException.badRequest(
-                  "transfer ended after " + in.filled + " of " + in.data.length + " bytes");
-            }
-            String migrationId = c.getMigrationId();
-            int crc = c.getCrc32C();
-            long seq = c.getSeq();
-            long streamMicros = (System.nanoTime() - in.firstChunkAt) / 1000;
-            CompletableFuture.supplyAsync(
-                    () -> {
-                      long t0 = System.nanoTime();
-                      if (MigrationCoordinator.crc32c(in.data) != crc) {
-                        throw FerryException.badRequest("bundle checksum mismatch");
-                      }
-                      MigrationBundle bundle;
-                      try {
-                        bundle = MigrationBundle.parseFrom(in.data);
-                      } catch (IOException ex) {
-                        throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
-                      }
-                      rt.processes.adoptIncoming(migrationId, bundle);
-                      return (System.nanoTime() - t0) / 1000;
-                    })
-                .whenComplete(
-                    (storeMicros, ex) ->
-                        reply(
-                            r,
-                            ex == null
-                                ? NodeReply.newBuilder()
-                                    .setAck(
-                                        Ack.newBuilder()
-                                            .setSeq(seq)
-                                            .setPresent(true)
-                                            .setStreamMicros(streamMicros)
-                                            .setStoreMicros(storeMicros))
-                                    .build()
-                                : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
-            break;
-          }
         case ACTIVATE:
           {
             var a = r.getActivate();
             CompletableFuture.supplyAsync(
-                    () ->
-                        rt.processes.activateIncoming(
-                            a.getMigrationId(),
-                            a.getEngine().isEmpty() ? null : Engine.parse(a.getEngine())))
+                    () -> TransferServer.activate(rt, a.getMigrationId(), a.getEngine(), null))
                 .whenComplete(
                     (info, ex) ->
                         reply(
@@ -197,7 +91,6 @@ final class NodeAgent {
         case ABORT_INCOMING:
           {
             String id = r.getAbortIncoming().getMigrationId();
-            incoming.remove(id);
             CompletableFuture.runAsync(() -> rt.processes.abortIncoming(id))
                 .whenComplete(
                     (v, ex) ->
@@ -236,14 +129,6 @@ final class NodeAgent {
       reply(r, NodeReply.newBuilder().setError(Wire.error(e)).build());
     }
     return Behaviors.same();
-  }
-
-  private void dropStaleTransfers() {
-    long limit =
-        rt.strategies.get("data-segment").isPresent()
-            ? rt.settings.strategy("data-segment").getDuration("transfer-timeout").toNanos() * 2
-            : Duration.ofMinutes(1).toNanos();
-    incoming.values().removeIf(in -> System.nanoTime() - in.lastActivity > limit);
   }
 
   private NodeInfoMsg info() {

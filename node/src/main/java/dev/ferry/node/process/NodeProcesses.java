@@ -20,6 +20,7 @@ import dev.ferry.node.wasi.Sandbox;
 import dev.ferry.node.wasi.WasiException;
 import dev.ferry.statestore.FerryStore;
 import dev.ferry.statestore.TableName;
+import dev.ferry.statestore.WriteBatch;
 import dev.ferry.transport.proto.CheckpointInfo;
 import dev.ferry.transport.proto.ProcessImage;
 import dev.ferry.transport.proto.ProcessRecord;
@@ -591,6 +592,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** Resumes e from its stored image. Caller holds e's monitor. */
   private void restoreLocked(Entry e, Engine engine) {
+    restoreLocked(e, engine, storedImage(e), w -> {});
+  }
+
+  private ProcessImage storedImage(Entry e) {
     byte[] bytes =
         store
             .table(TableName.IMAGES)
@@ -608,6 +613,18 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           "the image of " + e.id + " is corrupt: " + ex.getMessage(),
           ex);
     }
+    return image;
+  }
+
+  /**
+   * Restores {@code image} into a running process; the record saying it runs is written in one
+   * transaction with {@code alsoWrite}.
+   */
+  private void restoreLocked(
+      Entry e,
+      Engine engine,
+      ProcessImage image,
+      java.util.function.Consumer<WriteBatch> alsoWrite) {
     LoadedModule module = modules.load(image.getModuleHash());
     e.log.truncate(image.getStdoutLength(), image.getStderrLength());
     List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
@@ -631,7 +648,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             .setNode(nodeName)
             .clearError()
             .build();
-    persist(e.record);
+    ProcessRecord running = e.record;
+    store.write(
+        w -> {
+          w.put(TableName.PROCESSES, running.getId(), running.toByteArray());
+          alsoWrite.accept(w);
+        });
     watch(e, p);
     listener.on(e.id, "restored", null, engine.wireName(), null);
   }
@@ -862,7 +884,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           store.logs().delete(pid);
           store.logs().append(pid, 1, out, 0, out.length);
           store.logs().append(pid, 2, err, 0, err.length);
-          w.put(TableName.IMAGES, pid, b.getImage().toByteArray());
+          w.put(TableName.IMAGES, pid, b.getImage().asReadOnlyByteBuffer());
           w.put(TableName.PROCESSES, pid, incoming.toByteArray());
           w.put(
               TableName.META,
@@ -874,6 +896,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** Resumes an adopted process here; from now on this node runs it. */
   public ProcessInfo activateIncoming(String migrationId, Engine engine) {
+    return activateIncoming(migrationId, engine, null);
+  }
+
+  /**
+   * Resumes an adopted process here from {@code image} (null: the image it stored), which must be
+   * the image {@link #adoptIncoming} stored; from now on this node runs it.
+   */
+  public ProcessInfo activateIncoming(String migrationId, Engine engine, ProcessImage image) {
     String pid = incomingPid(migrationId);
     ProcessRecord rec;
     try {
@@ -891,10 +921,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
     }
     synchronized (e) {
-      restoreLocked(e, engine != null ? engine : defaultEngine);
-      processes.put(pid, e);
-      moved.remove(pid);
-      store.write(
+      restoreLocked(
+          e,
+          engine != null ? engine : defaultEngine,
+          image != null ? image : storedImage(e),
           w -> {
             w.delete(TableName.META, "incoming:" + migrationId);
             w.delete(TableName.META, "moved:" + pid);
@@ -905,6 +935,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
                 "arrived:" + migrationId,
                 pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
           });
+      processes.put(pid, e);
+      moved.remove(pid);
     }
     return info(e);
   }

@@ -1,0 +1,261 @@
+package dev.ferry.node.cluster;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.transport.proto.Ack;
+import dev.ferry.transport.proto.MigrationBundle;
+import dev.ferry.transport.proto.NodeReply;
+import dev.ferry.transport.proto.ProcessImage;
+import dev.ferry.transport.proto.TransferChunk;
+import dev.ferry.transport.proto.TransferEndpoint;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Where a node receives migrations: a TCP port on the node's cluster host (an ephemeral one, found
+ * through the node agent, see {@code TransferEndpoint} in cluster.proto). One connection carries
+ * one migration's bundle as bounded Protobuf chunks; each is acknowledged, so the source keeps at
+ * most {@code window} chunks in flight. After the last chunk the bundle is checked (CRC32C), stored
+ * durably (one LMDB transaction and an fsync) and, if the chunk asks for it, the process is resumed
+ * here at once — all on the connection's own thread, without passing through actors: a migration's
+ * freeze then costs one round trip between the nodes, not several.
+ *
+ * <p>A connection that breaks or stays silent for {@code transfer-timeout} leaves nothing behind: a
+ * bundle is only stored once it is complete and verified.
+ */
+final class TransferServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(TransferServer.class);
+
+  private final ClusterRuntime rt;
+  private final ServerSocket server;
+  private final ByteString secret;
+  private final Duration readTimeout;
+  private final ExecutorService threads =
+      Executors.newCachedThreadPool(
+          r -> {
+            Thread t = new Thread(r, "ferry-transfer-in");
+            t.setDaemon(true);
+            return t;
+          });
+  private volatile boolean closed;
+
+  TransferServer(ClusterRuntime rt, Duration readTimeout) throws IOException {
+    this.rt = rt;
+    this.readTimeout = readTimeout;
+    byte[] key = new byte[32];
+    new SecureRandom().nextBytes(key);
+    this.secret = ByteString.copyFrom(key);
+    this.server = new ServerSocket();
+    server.setReuseAddress(true);
+    server.bind(new InetSocketAddress(rt.settings.node().host(), 0), 64);
+  }
+
+  void start() {
+    Thread t = new Thread(this::acceptLoop, "ferry-transfer-accept");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  TransferEndpoint endpoint() {
+    return TransferEndpoint.newBuilder()
+        .setHost(rt.settings.node().host())
+        .setPort(server.getLocalPort())
+        .setSecret(secret)
+        .build();
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    try {
+      server.close();
+    } catch (IOException ignored) {
+      // closing anyway
+    }
+    threads.shutdownNow();
+  }
+
+  private void acceptLoop() {
+    while (!closed) {
+      try {
+        Socket s = server.accept();
+        threads.execute(() -> serve(s));
+      } catch (IOException e) {
+        if (!closed) {
+          log.warn("migration receiver: accept failed: {}", e.toString());
+        }
+      }
+    }
+  }
+
+  private void serve(Socket s) {
+    try (s) {
+      s.setTcpNoDelay(true);
+      s.setSoTimeout((int) Math.min(Integer.MAX_VALUE, readTimeout.toMillis()));
+      Frames.Reader in = new Frames.Reader(new BufferedInputStream(s.getInputStream(), 1 << 16));
+      DataOutputStream out =
+          new DataOutputStream(new BufferedOutputStream(s.getOutputStream(), 1 << 12));
+      receive(in, out);
+    } catch (IOException e) {
+      if (!closed) {
+        log.info(
+            "migration connection from {} ended: {}", s.getRemoteSocketAddress(), e.toString());
+      }
+    }
+  }
+
+  private static TransferChunk parse(byte[] frame) throws IOException {
+    CodedInputStream c = CodedInputStream.newInstance(frame);
+    c.enableAliasing(true); // the chunk's data stays in the frame: one copy less
+    return TransferChunk.parseFrom(c);
+  }
+
+  private void receive(Frames.Reader in, DataOutputStream out) throws IOException {
+    Frames.OnTimeout silent =
+        () -> {
+          throw new IOException("no data for " + readTimeout + " (transfer-timeout)");
+        };
+    TransferChunk c = parse(in.next(silent));
+    if (c.getSeq() != 0 || !c.getSecret().equals(secret)) {
+      throw new IOException("not a migration from a cluster member (no or wrong secret)");
+    }
+    String migrationId = c.getMigrationId();
+    try {
+      if (c.getTotalBytes() < 0 || c.getTotalBytes() > Integer.MAX_VALUE - 16) {
+        throw FerryException.badRequest("bundle of " + c.getTotalBytes() + " bytes is too large");
+      }
+      if (rt.processes.has(c.getPid())) {
+        throw FerryException.conflict(
+            "process " + c.getPid() + " is already on node " + rt.nodeName);
+      }
+      byte[] data = new byte[(int) c.getTotalBytes()];
+      int filled = 0;
+      long firstChunkAt = System.nanoTime();
+      for (long seq = 0; ; seq++) {
+        if (seq > 0) {
+          c = parse(in.next(silent));
+        }
+        if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
+          throw FerryException.badRequest(
+              "chunk " + c.getSeq() + " of " + c.getMigrationId() + " arrived, expected " + seq);
+        }
+        int n = c.getData().size();
+        if (filled + n > data.length) {
+          throw FerryException.badRequest("more bytes than announced");
+        }
+        c.getData().copyTo(data, filled);
+        filled += n;
+        if (!c.getLast()) {
+          Frames.write(
+              out,
+              NodeReply.newBuilder().setAck(Ack.newBuilder().setSeq(seq).setPresent(true)).build());
+          out.flush();
+          continue;
+        }
+        if (filled != data.length) {
+          throw FerryException.badRequest(
+              "transfer ended after " + filled + " of " + data.length + " bytes");
+        }
+        long streamMicros = (System.nanoTime() - firstChunkAt) / 1000;
+        Ack ack =
+            complete(
+                rt,
+                migrationId,
+                data,
+                c.getCrc32C(),
+                seq,
+                c.getActivate(),
+                c.getEngine(),
+                streamMicros);
+        Frames.write(out, NodeReply.newBuilder().setAck(ack).build());
+        out.flush();
+        return;
+      }
+    } catch (RuntimeException e) {
+      Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
+      out.flush();
+    }
+  }
+
+  /**
+   * A whole bundle has arrived: verify it, store it durably and, if asked, run the process here.
+   * Answered with the destination's own timings (and the process, if it runs).
+   */
+  private static Ack complete(
+      ClusterRuntime rt,
+      String migrationId,
+      byte[] data,
+      int crc,
+      long seq,
+      boolean activate,
+      String engine,
+      long streamMicros) {
+    long t0 = System.nanoTime();
+    if (MigrationCoordinator.crc32c(data) != crc) {
+      throw FerryException.badRequest("bundle checksum mismatch");
+    }
+    MigrationBundle bundle;
+    ProcessImage image;
+    try {
+      // Parsed in place: the image, its memory runs and the logs stay slices of what arrived,
+      // copied once into the store and once into the process's memory.
+      CodedInputStream in = CodedInputStream.newInstance(data);
+      in.enableAliasing(true);
+      bundle = MigrationBundle.parseFrom(in);
+      CodedInputStream imageIn = bundle.getImage().newCodedInput();
+      imageIn.enableAliasing(true);
+      image = ProcessImage.parseFrom(imageIn);
+    } catch (IOException ex) {
+      throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
+    }
+    rt.processes.adoptIncoming(migrationId, bundle);
+    long stored = System.nanoTime();
+    Ack.Builder ack =
+        Ack.newBuilder()
+            .setSeq(seq)
+            .setPresent(true)
+            .setStreamMicros(streamMicros)
+            .setStoreMicros((stored - t0) / 1000);
+    if (activate) {
+      ack.setInfo(Wire.info(activate(rt, migrationId, engine, image)))
+          .setRestoreMicros((System.nanoTime() - stored) / 1000);
+    }
+    return ack.build();
+  }
+
+  /**
+   * Runs an adopted process here. If it cannot run, what arrived is dropped at once (the source
+   * resumes it). Once it runs, this node also places the process's shard here, so that requests
+   * find it even if the source is lost before it has placed the shard itself.
+   */
+  static ProcessInfo activate(
+      ClusterRuntime rt, String migrationId, String engine, ProcessImage image) {
+    ProcessInfo info;
+    try {
+      info =
+          rt.processes.activateIncoming(
+              migrationId, engine.isEmpty() ? null : Engine.parse(engine), image);
+    } catch (RuntimeException e) {
+      if (!rt.processes.arrivedBy(migrationId)) {
+        rt.processes.abortIncoming(migrationId);
+      }
+      throw e;
+    }
+    rt.place(info.id(), rt.selfAddress());
+    return info;
+  }
+}
