@@ -105,9 +105,31 @@ public final class FerryNode implements AutoCloseable {
             "pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds),
             "pekko.cluster.roles", ConfigValueFactory.fromIterable(List.of("ferry")));
     return ConfigFactory.parseMap(m)
+        .withFallback(operatorPekkoSettings(s.config()))
         .withFallback(ConfigFactory.parseResources("ferry-pekko.conf"))
         .withFallback(s.config())
         .resolve();
+  }
+
+  /**
+   * The {@code pekko.*} values an operator set (in a config file or a system property), so that
+   * they win over Ferry's own Pekko defaults (ferry-pekko.conf); the values that only come from a
+   * library's reference.conf do not.
+   */
+  static Config operatorPekkoSettings(Config config) {
+    Config out = ConfigFactory.empty();
+    if (!config.hasPath("pekko")) {
+      return out;
+    }
+    for (Map.Entry<String, com.typesafe.config.ConfigValue> e :
+        config.getConfig("pekko").entrySet()) {
+      String resource = e.getValue().origin().resource();
+      if (resource != null && resource.endsWith("reference.conf")) {
+        continue;
+      }
+      out = out.withValue("pekko." + e.getKey(), e.getValue());
+    }
+    return out;
   }
 
   private static void joinCluster(ActorSystem<Void> system, FerrySettings s)
