@@ -1,7 +1,5 @@
 package dev.ferry.strategies;
 
-import dev.ferry.transport.proto.MigrationBundle;
-
 /**
  * Heterogeneous process migration (Nagasawa, Ohgo, Aida, Saito): at the freeze the whole
  * machine-independent image — every memory page, globals, the Asyncify-unwound stack, WASI state —
@@ -34,11 +32,10 @@ public final class DataSegmentStrategy implements MigrationStrategy {
   @Override
   public void transfer(MigrationContext ctx, Capture capture) throws MigrationException {
     boolean needModule = !ctx.destination().hasModule(capture.image().getModuleHash());
-    MigrationBundle bundle = ctx.source().bundle(capture, needModule, settings.sharedFiles());
+    byte[] bytes = ctx.source().bundle(capture, needModule, settings.sharedFiles());
     if (ctx.cancelled()) {
       throw new MigrationException("cancelled");
     }
-    byte[] bytes = bundle.toByteArray();
     // The last chunk also asks the destination to resume the process: one round trip less.
     ctx.destination().transferAndActivate(bytes, settings.chunkBytes(), settings.window(), null);
     ctx.bytesMoved(bytes.length);

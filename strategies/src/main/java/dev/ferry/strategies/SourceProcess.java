@@ -1,17 +1,17 @@
 package dev.ferry.strategies;
 
-import dev.ferry.transport.proto.MigrationBundle;
-
 /** The migrating process as it is at its source node. Implemented by the node. */
 public interface SourceProcess {
   /** Freezes the process at its next migration point and captures its image. */
   Capture freeze() throws MigrationException;
 
   /**
-   * What the destination needs to resume the frozen process: its record, image and logs, the module
-   * if asked, and the sandbox's files unless {@code sharedFiles}.
+   * What the destination needs to resume the frozen process, as a serialized {@link
+   * dev.ferry.transport.proto.MigrationBundle}: its record, image and logs, the module if asked,
+   * and the sandbox's files unless {@code sharedFiles}. Serialized here, once, because images are
+   * large.
    */
-  MigrationBundle bundle(Capture capture, boolean includeModule, boolean sharedFiles)
+  byte[] bundle(Capture capture, boolean includeModule, boolean sharedFiles)
       throws MigrationException;
 
   /** Abort: the process continues at the source, where it stopped. */

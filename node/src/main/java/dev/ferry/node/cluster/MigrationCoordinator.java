@@ -13,7 +13,6 @@ import dev.ferry.strategies.SourceProcess;
 import dev.ferry.transport.proto.AbortIncoming;
 import dev.ferry.transport.proto.Ack;
 import dev.ferry.transport.proto.Activate;
-import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.MigrationFinished;
 import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeReply;
@@ -354,7 +353,7 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public MigrationBundle bundle(Capture c, boolean includeModule, boolean sharedFiles)
+    public byte[] bundle(Capture c, boolean includeModule, boolean sharedFiles)
         throws MigrationException {
       try {
         return rt.processes.bundle(pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles);
@@ -752,11 +751,5 @@ final class MigrationCoordinator implements MigrationContext {
     } catch (IOException ignored) {
       // closing anyway
     }
-  }
-
-  static int crc32c(byte[] bytes) {
-    java.util.zip.CRC32C c = new java.util.zip.CRC32C();
-    c.update(bytes, 0, bytes.length);
-    return (int) c.getValue();
   }
 }

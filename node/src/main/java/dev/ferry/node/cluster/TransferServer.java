@@ -144,6 +144,8 @@ final class TransferServer implements AutoCloseable {
       }
       byte[] data = new byte[(int) c.getTotalBytes()];
       int filled = 0;
+      // Checksummed as the chunks arrive, not all after the last.
+      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
       long firstChunkAt = System.nanoTime();
       for (long seq = 0; ; seq++) {
         if (seq > 0) {
@@ -158,6 +160,7 @@ final class TransferServer implements AutoCloseable {
           throw FerryException.badRequest("more bytes than announced");
         }
         c.getData().copyTo(data, filled);
+        crc.update(data, filled, n);
         filled += n;
         if (!c.getLast()) {
           Frames.write(
@@ -176,7 +179,7 @@ final class TransferServer implements AutoCloseable {
                 rt,
                 migrationId,
                 data,
-                c.getCrc32C(),
+                (int) crc.getValue() == c.getCrc32C(),
                 seq,
                 c.getActivate(),
                 c.getEngine(),
@@ -199,13 +202,13 @@ final class TransferServer implements AutoCloseable {
       ClusterRuntime rt,
       String migrationId,
       byte[] data,
-      int crc,
+      boolean checksumMatches,
       long seq,
       boolean activate,
       String engine,
       long streamMicros) {
     long t0 = System.nanoTime();
-    if (MigrationCoordinator.crc32c(data) != crc) {
+    if (!checksumMatches) {
       throw FerryException.badRequest("bundle checksum mismatch");
     }
     MigrationBundle bundle;

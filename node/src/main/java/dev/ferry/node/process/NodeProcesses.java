@@ -742,8 +742,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return f;
   }
 
-  /** Everything the destination needs: record, image, logs, module if asked, sandbox files. */
-  public dev.ferry.transport.proto.MigrationBundle bundle(
+  /**
+   * Everything the destination needs, serialized: a {@code MigrationBundle} with the record, image,
+   * logs, module if asked, and sandbox files.
+   */
+  public byte[] bundle(
       String pid, WasmProcess.Frozen f, boolean includeModule, boolean sharedFiles) {
     Entry e = entry(pid);
     synchronized (e) {
@@ -754,7 +757,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       var b =
           dev.ferry.transport.proto.MigrationBundle.newBuilder()
               .setRecord(e.record.toBuilder().setState(ProcessRecord.State.RUNNING))
-              .setImage(image.toByteString())
               .setStdout(
                   com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
               .setStderr(
@@ -788,8 +790,39 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               FerryException.Kind.INTERNAL, "cannot read the sandbox of " + pid + ": " + ex, ex);
         }
       }
-      return b.build();
+      return serialize(b.build(), image);
     }
+  }
+
+  /**
+   * {@code rest} with {@code image} in its {@code image} field, serialized: the image is written
+   * straight into the field (a bytes field and an embedded message share one wire format), not
+   * serialized into a ByteString first and copied again. Fields may come in any order.
+   */
+  static byte[] serialize(dev.ferry.transport.proto.MigrationBundle rest, ProcessImage image) {
+    int imageSize = image.getSerializedSize();
+    int field = dev.ferry.transport.proto.MigrationBundle.IMAGE_FIELD_NUMBER;
+    long total =
+        (long) com.google.protobuf.CodedOutputStream.computeTagSize(field)
+            + com.google.protobuf.CodedOutputStream.computeUInt32SizeNoTag(imageSize)
+            + imageSize
+            + rest.getSerializedSize();
+    if (total > Integer.MAX_VALUE - 16) {
+      throw new FerryException(
+          FerryException.Kind.CONFLICT, "the process's bundle would be " + total + " bytes");
+    }
+    byte[] out = new byte[(int) total];
+    var cos = com.google.protobuf.CodedOutputStream.newInstance(out);
+    try {
+      cos.writeTag(field, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
+      cos.writeUInt32NoTag(imageSize);
+      image.writeTo(cos);
+      rest.writeTo(cos);
+      cos.checkNoSpaceLeft();
+    } catch (IOException ex) {
+      throw new FerryException(FerryException.Kind.INTERNAL, "cannot serialize the bundle", ex);
+    }
+    return out;
   }
 
   /** The migration was aborted: the process continues here. */
