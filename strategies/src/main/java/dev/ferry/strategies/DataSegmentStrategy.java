@@ -32,13 +32,13 @@ public final class DataSegmentStrategy implements MigrationStrategy {
   @Override
   public void transfer(MigrationContext ctx, Capture capture) throws MigrationException {
     boolean needModule = !ctx.destination().hasModule(capture.image().getModuleHash());
-    byte[] bytes = ctx.source().bundle(capture, needModule, settings.sharedFiles());
+    Payload bytes = ctx.source().bundle(capture, needModule, settings.sharedFiles());
     if (ctx.cancelled()) {
       throw new MigrationException("cancelled");
     }
     // The last chunk also asks the destination to resume the process: one round trip less.
     ctx.destination().transferAndActivate(bytes, settings.chunkBytes(), settings.window(), null);
-    ctx.bytesMoved(bytes.length);
+    ctx.bytesMoved(bytes.size());
   }
 
   @Override

@@ -11,7 +11,7 @@ public interface Destination {
    * Sends {@code bytes} in bounded chunks; returns once the destination has stored them durably and
    * said so.
    */
-  void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException;
+  void transfer(Payload bytes, int chunkBytes, int window) throws MigrationException;
 
   /**
    * Like {@link #transfer}, and the destination resumes the process, under {@code engine} (null:
@@ -21,7 +21,7 @@ public interface Destination {
    * certainly does not. Afterwards {@link #activated()} is true and {@link #restoreMicros()} is the
    * destination's own restore time.
    */
-  void transferAndActivate(byte[] bytes, int chunkBytes, int window, String engine)
+  void transferAndActivate(Payload bytes, int chunkBytes, int window, String engine)
       throws MigrationException;
 
   /**

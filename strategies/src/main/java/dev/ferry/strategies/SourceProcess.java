@@ -6,12 +6,11 @@ public interface SourceProcess {
   Capture freeze() throws MigrationException;
 
   /**
-   * What the destination needs to resume the frozen process, as a serialized {@link
+   * What the destination needs to resume the frozen process, a {@link
    * dev.ferry.transport.proto.MigrationBundle}: its record, image and logs, the module if asked,
-   * and the sandbox's files unless {@code sharedFiles}. Serialized here, once, because images are
-   * large.
+   * and the sandbox's files unless {@code sharedFiles}. It is serialized as it is sent, once.
    */
-  byte[] bundle(Capture capture, boolean includeModule, boolean sharedFiles)
+  Payload bundle(Capture capture, boolean includeModule, boolean sharedFiles)
       throws MigrationException;
 
   /** Abort: the process continues at the source, where it stopped. */

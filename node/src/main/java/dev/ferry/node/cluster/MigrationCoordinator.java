@@ -9,6 +9,7 @@ import dev.ferry.strategies.Destination;
 import dev.ferry.strategies.MigrationContext;
 import dev.ferry.strategies.MigrationException;
 import dev.ferry.strategies.MigrationStrategy;
+import dev.ferry.strategies.Payload;
 import dev.ferry.strategies.SourceProcess;
 import dev.ferry.transport.proto.AbortIncoming;
 import dev.ferry.transport.proto.Ack;
@@ -353,7 +354,7 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public byte[] bundle(Capture c, boolean includeModule, boolean sharedFiles)
+    public Payload bundle(Capture c, boolean includeModule, boolean sharedFiles)
         throws MigrationException {
       try {
         return rt.processes.bundle(pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles);
@@ -463,17 +464,17 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public void transfer(byte[] bytes, int chunkBytes, int window) throws MigrationException {
+    public void transfer(Payload bytes, int chunkBytes, int window) throws MigrationException {
       send(bytes, chunkBytes, window, false, null);
     }
 
     @Override
-    public void transferAndActivate(byte[] bytes, int chunkBytes, int window, String engine)
+    public void transferAndActivate(Payload bytes, int chunkBytes, int window, String engine)
         throws MigrationException {
       send(bytes, chunkBytes, window, true, engine);
     }
 
-    private void send(byte[] bytes, int chunkBytes, int window, boolean activate, String engine)
+    private void send(Payload payload, int chunkBytes, int window, boolean activate, String engine)
         throws MigrationException {
       TransferEndpoint ep = endpoint(false);
       Socket s = new Socket();
@@ -519,31 +520,157 @@ final class MigrationCoordinator implements MigrationContext {
                 throw new IOException(stop.getMessage(), stop);
               }
             };
-        int chunks = Math.max(1, (bytes.length + chunkBytes - 1) / chunkBytes);
-        // Checksummed chunk by chunk as they go, not all before the first is sent.
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        long acked = 0; // chunks acknowledged
-        for (int seq = 0; seq < chunks; seq++) {
-          int off = seq * chunkBytes;
-          int n = Math.min(chunkBytes, bytes.length - off);
+        Chunks chunks =
+            new Chunks(
+                out,
+                in,
+                check,
+                payload.size(),
+                chunkBytes,
+                window,
+                activate,
+                engine,
+                ep,
+                lastProgress);
+        try {
+          payload.writeTo(chunks);
+          chunks.finish();
+        } finally {
+          lastSent = chunks.lastSent;
+        }
+        while (chunks.acked < chunks.seq - 1) {
+          expectAck(in, check, chunks.acked++);
+          lastProgress[0] = System.nanoTime();
+        }
+        NodeReply last = reply(in, check);
+        if (last.getAck().getSeq() != chunks.seq - 1) {
+          throw new MigrationException(
+              "node " + toNode + " acknowledged chunk " + last.getAck().getSeq() + " last");
+        }
+        Ack ack = last.getAck();
+        if (activate) {
+          restoreMicros = ack.getRestoreMicros();
+          activated = true;
+        }
+        update(
+            r -> {
+              r.setStreamMicros(ack.getStreamMicros()).setStoreMicros(ack.getStoreMicros());
+              if (ack.hasInfo()) {
+                r.setToEngine(ack.getInfo().getRecord().getEngine());
+              }
+            });
+      } catch (MigrationException | IOException e) {
+        MigrationException m =
+            e instanceof MigrationException me
+                ? me
+                : why.get() != null
+                    ? why.get()
+                    : e.getCause() instanceof MigrationException cause
+                        ? cause
+                        : new MigrationException(
+                            "transfer to " + toNode + " failed: " + e.getMessage(), e);
+        if (m.getMessage().startsWith(toNode + ": ") || !(activate && lastSent)) {
+          throw m; // the destination said no, or never got the whole bundle: resume here
+        }
+        commitIfRunsThere(m);
+      } finally {
+        watchdog.cancel(false);
+      }
+    }
+
+    /**
+     * The connection as an output stream: bytes written are cut into chunks of {@code chunkBytes},
+     * each sent as a frame once full, with at most {@code window} unacknowledged; {@link #finish}
+     * sends the rest as the last chunk (with the checksum and, if asked, the activation).
+     */
+    private final class Chunks extends java.io.OutputStream {
+      private final DataOutputStream out;
+      private final Frames.Reader in;
+      private final Frames.OnTimeout check;
+      private final long size;
+      private final byte[] buffer;
+      private final int window;
+      private final boolean activate;
+      private final String engine;
+      private final TransferEndpoint ep;
+      private final long[] lastProgress;
+      private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      private int filled;
+      private long sent;
+      long seq; // chunks sent
+      long acked; // chunks acknowledged
+      boolean lastSent;
+
+      Chunks(
+          DataOutputStream out,
+          Frames.Reader in,
+          Frames.OnTimeout check,
+          long size,
+          int chunkBytes,
+          int window,
+          boolean activate,
+          String engine,
+          TransferEndpoint ep,
+          long[] lastProgress) {
+        this.out = out;
+        this.in = in;
+        this.check = check;
+        this.size = size;
+        this.buffer = new byte[(int) Math.max(1, Math.min(chunkBytes, size))];
+        this.window = window;
+        this.activate = activate;
+        this.engine = engine;
+        this.ep = ep;
+        this.lastProgress = lastProgress;
+      }
+
+      @Override
+      public void write(int b) throws IOException {
+        write(new byte[] {(byte) b}, 0, 1);
+      }
+
+      @Override
+      public void write(byte[] b, int off, int len) throws IOException {
+        if (sent + filled + len > size) {
+          throw new IOException("the bundle is larger than the " + size + " bytes announced");
+        }
+        while (len > 0) {
+          if (filled == buffer.length) {
+            emit(false); // full, and more is coming: not the last chunk
+          }
+          int n = Math.min(len, buffer.length - filled);
+          System.arraycopy(b, off, buffer, filled, n);
+          filled += n;
+          off += n;
+          len -= n;
+        }
+      }
+
+      /** Sends what remains as the last chunk. */
+      void finish() throws IOException {
+        if (sent + filled != size) {
+          throw new IOException("the bundle has " + (sent + filled) + " of " + size + " bytes");
+        }
+        emit(true);
+      }
+
+      private void emit(boolean last) throws IOException {
+        try {
           TransferChunk.Builder c =
               TransferChunk.newBuilder()
                   .setMigrationId(id)
                   .setSeq(seq)
-                  // no copy: the bundle's bytes are never changed after serialization
-                  .setData(UnsafeByteOperations.unsafeWrap(bytes, off, n));
-          crc.update(bytes, off, n);
+                  // no copy: the buffer is reused only after the frame has been written
+                  .setData(UnsafeByteOperations.unsafeWrap(buffer, 0, filled));
+          crc.update(buffer, 0, filled);
           if (seq == 0) {
-            c.setTotalBytes(bytes.length)
-                .setPid(pid)
-                .setFromNode(rt.nodeName)
-                .setSecret(ep.getSecret());
+            c.setTotalBytes(size).setPid(pid).setFromNode(rt.nodeName).setSecret(ep.getSecret());
           }
           while (seq - acked >= window) {
             expectAck(in, check, acked++);
             lastProgress[0] = System.nanoTime();
           }
-          if (seq == chunks - 1) {
+          if (last) {
             c.setLast(true).setCrc32C((int) crc.getValue());
             if (activate) {
               while (acked < seq) {
@@ -561,47 +688,12 @@ final class MigrationCoordinator implements MigrationContext {
           }
           Frames.write(out, c.build());
           out.flush();
+          sent += filled;
+          filled = 0;
+          seq++;
+        } catch (MigrationException e) {
+          throw new IOException(e.getMessage(), e);
         }
-        while (acked < chunks - 1) {
-          expectAck(in, check, acked++);
-          lastProgress[0] = System.nanoTime();
-        }
-        NodeReply last = reply(in, check);
-        if (last.getAck().getSeq() != chunks - 1) {
-          throw new MigrationException(
-              "node " + toNode + " acknowledged chunk " + last.getAck().getSeq() + " last");
-        }
-        Ack ack = last.getAck();
-        if (activate) {
-          restoreMicros = ack.getRestoreMicros();
-          activated = true;
-        }
-        update(
-            r -> {
-              r.setStreamMicros(ack.getStreamMicros()).setStoreMicros(ack.getStoreMicros());
-              if (ack.hasInfo()) {
-                r.setToEngine(ack.getInfo().getRecord().getEngine());
-              }
-            });
-      } catch (MigrationException e) {
-        if (e.getMessage().startsWith(toNode + ": ") || !(activate && lastSent)) {
-          throw e; // the destination said no, or never got the whole bundle: resume here
-        }
-        commitIfRunsThere(e);
-      } catch (IOException e) {
-        MigrationException m =
-            why.get() != null
-                ? why.get()
-                : e.getCause() instanceof MigrationException me
-                    ? me
-                    : new MigrationException(
-                        "transfer to " + toNode + " failed: " + e.getMessage(), e);
-        if (!(activate && lastSent)) {
-          throw m;
-        }
-        commitIfRunsThere(m);
-      } finally {
-        watchdog.cancel(false);
       }
     }
 

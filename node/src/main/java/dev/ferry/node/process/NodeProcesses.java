@@ -746,7 +746,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * Everything the destination needs, serialized: a {@code MigrationBundle} with the record, image,
    * logs, module if asked, and sandbox files.
    */
-  public byte[] bundle(
+  public dev.ferry.strategies.Payload bundle(
       String pid, WasmProcess.Frozen f, boolean includeModule, boolean sharedFiles) {
     Entry e = entry(pid);
     synchronized (e) {
@@ -799,7 +799,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * straight into the field (a bytes field and an embedded message share one wire format), not
    * serialized into a ByteString first and copied again. Fields may come in any order.
    */
-  static byte[] serialize(dev.ferry.transport.proto.MigrationBundle rest, ProcessImage image) {
+  static dev.ferry.strategies.Payload serialize(
+      dev.ferry.transport.proto.MigrationBundle rest, ProcessImage image) {
     int imageSize = image.getSerializedSize();
     int field = dev.ferry.transport.proto.MigrationBundle.IMAGE_FIELD_NUMBER;
     long total =
@@ -811,18 +812,22 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       throw new FerryException(
           FerryException.Kind.CONFLICT, "the process's bundle would be " + total + " bytes");
     }
-    byte[] out = new byte[(int) total];
-    var cos = com.google.protobuf.CodedOutputStream.newInstance(out);
-    try {
-      cos.writeTag(field, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
-      cos.writeUInt32NoTag(imageSize);
-      image.writeTo(cos);
-      rest.writeTo(cos);
-      cos.checkNoSpaceLeft();
-    } catch (IOException ex) {
-      throw new FerryException(FerryException.Kind.INTERNAL, "cannot serialize the bundle", ex);
-    }
-    return out;
+    return new dev.ferry.strategies.Payload() {
+      @Override
+      public long size() {
+        return total;
+      }
+
+      @Override
+      public void writeTo(java.io.OutputStream out) throws IOException {
+        var cos = com.google.protobuf.CodedOutputStream.newInstance(out, 1 << 16);
+        cos.writeTag(field, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
+        cos.writeUInt32NoTag(imageSize);
+        image.writeTo(cos);
+        rest.writeTo(cos);
+        cos.flush();
+      }
+    };
   }
 
   /** The migration was aborted: the process continues here. */
