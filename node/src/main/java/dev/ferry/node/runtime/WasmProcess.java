@@ -31,6 +31,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
  * One running wasm process: a Chicory instance of an Asyncify-instrumented module, run on its own
@@ -177,6 +178,7 @@ public final class WasmProcess implements CallGate {
   }
 
   private final Spec spec;
+  private final Function<MemoryLimits, Memory> memoryFactory; // null: Chicory's default
   private final Instance instance;
   private final FerryWasi wasi;
   private final UnwindBound unwindBound;
@@ -203,8 +205,10 @@ public final class WasmProcess implements CallGate {
 
   private byte[] regionSaved;
 
-  private WasmProcess(Spec spec, ProcessImage image) throws IOException {
+  private WasmProcess(Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
+      throws IOException {
     this.spec = spec;
+    this.memoryFactory = memoryFactory;
     GuestClock clock =
         image == null
             ? GuestClock.start()
@@ -236,7 +240,13 @@ public final class WasmProcess implements CallGate {
 
   /** Starts a new process: its thread runs {@code _start}. */
   public static WasmProcess start(Spec spec) throws IOException {
-    WasmProcess p = new WasmProcess(spec, null);
+    return start(spec, null);
+  }
+
+  /** {@link #start(Spec)} on linear memory made by {@code memoryFactory} (null: the default). */
+  public static WasmProcess start(Spec spec, Function<MemoryLimits, Memory> memoryFactory)
+      throws IOException {
+    WasmProcess p = new WasmProcess(spec, null, memoryFactory);
     p.thread.start();
     return p;
   }
@@ -246,6 +256,13 @@ public final class WasmProcess implements CallGate {
    * {@code spec.sandbox()} and the guest continues inside the WASI call where it was frozen.
    */
   public static WasmProcess restore(Spec spec, ProcessImage image) throws IOException {
+    return restore(spec, image, null);
+  }
+
+  /** {@link #restore(Spec, ProcessImage)} on memory from {@code memoryFactory} (null: default). */
+  public static WasmProcess restore(
+      Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
+      throws IOException {
     if (!image.getModuleHash().equals(spec.module().hash())) {
       throw new IOException(
           "image is of module " + image.getModuleHash() + ", not " + spec.module().hash());
@@ -257,7 +274,7 @@ public final class WasmProcess implements CallGate {
               + " memory pages, more than ferry.runtime.max-memory-pages = "
               + spec.maxMemoryPages());
     }
-    WasmProcess p = new WasmProcess(spec, image);
+    WasmProcess p = new WasmProcess(spec, image, memoryFactory);
     p.thread.start();
     return p;
   }
@@ -288,6 +305,9 @@ public final class WasmProcess implements CallGate {
               b.withMemoryLimits(
                   new MemoryLimits(Math.min(declared.initialPages(), max), Math.max(max, 1)));
             });
+    if (memoryFactory != null) {
+      b.withMemoryFactory(memoryFactory);
+    }
     if (spec.engine() == Engine.COMPILED) {
       b.withMachineFactory(spec.module().compiledMachineFactory());
     }

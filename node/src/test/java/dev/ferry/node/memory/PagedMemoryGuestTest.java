@@ -1,0 +1,267 @@
+package dev.ferry.node.memory;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.dylibso.chicory.runtime.Memory;
+import com.dylibso.chicory.wasm.types.MemoryLimits;
+import dev.ferry.node.TestNodes;
+import dev.ferry.node.runtime.LoadedModule;
+import dev.ferry.node.runtime.ModuleRegistry;
+import dev.ferry.node.runtime.WasmProcess;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.wasi.OutputSink;
+import dev.ferry.node.wasi.Sandbox;
+import dev.ferry.statestore.FerryStore;
+import dev.ferry.transport.proto.ProcessImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Real guests run on PagedMemory, on both Chicory engines, exactly as on Chicory's default memory:
+ * same stdout, stderr and exit code, also across a freeze, capture and restore.
+ */
+class PagedMemoryGuestTest {
+
+  /** A guest program run with fixed arguments. */
+  record Workload(String guest, List<String> args) {
+    @Override
+    public String toString() {
+      return guest + " " + String.join(" ", args);
+    }
+  }
+
+  /** What a run printed and how it ended. */
+  record Run(byte[] stdout, byte[] stderr, WasmProcess.End end) {}
+
+  static final List<Workload> WORKLOADS =
+      List.of(
+          new Workload("churn", List.of("40", "1000")),
+          new Workload("datasize", List.of("300", "20000")),
+          new Workload("pages", List.of("8", "20", "50")),
+          new Workload("files", List.of("30")),
+          new Workload("lines", List.of("3000", "100")));
+
+  @TempDir static Path dir;
+  static FerryStore store;
+  static ModuleRegistry modules;
+  static final AtomicInteger ids = new AtomicInteger();
+  static final Map<String, Run> references = new ConcurrentHashMap<>();
+
+  @BeforeAll
+  static void openStore() {
+    store = FerryStore.open(dir.resolve("store"), 1L << 30);
+    modules =
+        new ModuleRegistry(store, TestNodes.settings(dir, Map.of()).runtime(), dir.resolve("tmp"));
+  }
+
+  @AfterAll
+  static void closeStore() {
+    store.close();
+  }
+
+  static LoadedModule module(String guest) {
+    byte[] bytes = TestNodes.guest(guest);
+    modules.putVerbatim(bytes);
+    return modules.load(ModuleRegistry.sha256(bytes));
+  }
+
+  /** Collects a process's output, in order. */
+  static final class Output implements OutputSink {
+    final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    final ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+
+    @Override
+    public synchronized void write(int stream, byte[] data, int off, int len) {
+      (stream == 1 ? stdout : stderr).write(data, off, len);
+    }
+
+    synchronized int stdoutBytes() {
+      return stdout.size();
+    }
+
+    synchronized Run run(WasmProcess.End end) {
+      return new Run(stdout.toByteArray(), stderr.toByteArray(), end);
+    }
+  }
+
+  static WasmProcess.Spec spec(Workload w, Engine engine, Sandbox sandbox, Output out) {
+    List<String> argv = new ArrayList<>();
+    argv.add("main.wasm");
+    argv.addAll(w.args());
+    return new WasmProcess.Spec(
+        "p" + ids.incrementAndGet(),
+        module(w.guest()),
+        engine,
+        sandbox,
+        argv,
+        List.of(),
+        out,
+        1 << 20,
+        16384);
+  }
+
+  static Sandbox sandbox() throws IOException {
+    return new Sandbox(dir.resolve("sandbox-" + ids.incrementAndGet()));
+  }
+
+  static WasmProcess.End await(WasmProcess p) throws Exception {
+    return p.end().toCompletableFuture().get(120, TimeUnit.SECONDS);
+  }
+
+  static Run run(Workload w, Engine engine, Function<MemoryLimits, Memory> memory)
+      throws Exception {
+    Output out = new Output();
+    WasmProcess p = WasmProcess.start(spec(w, engine, sandbox(), out), memory);
+    return out.run(await(p));
+  }
+
+  /** The run on Chicory's default memory, on the interpreter; both engines must agree with it. */
+  static Run reference(Workload w) {
+    return references.computeIfAbsent(
+        w.toString(),
+        k -> {
+          try {
+            Run r = run(w, Engine.INTERPRETER, null);
+            assertEquals(WasmProcess.Outcome.EXITED, r.end().outcome(), "reference: " + r.end());
+            assertEquals(0, r.end().exitCode(), "reference exit code");
+            return r;
+          } catch (Exception e) {
+            throw new IllegalStateException(e);
+          }
+        });
+  }
+
+  static void assertSameRun(Run want, Run got) {
+    assertEquals(WasmProcess.Outcome.EXITED, got.end().outcome(), "error: " + got.end().error());
+    assertEquals(want.end().exitCode(), got.end().exitCode(), "exit code");
+    assertArrayEquals(want.stdout(), got.stdout(), "stdout differs");
+    assertArrayEquals(want.stderr(), got.stderr(), "stderr differs");
+  }
+
+  /** Makes PagedMemories and remembers them, to look inside after the run. */
+  static final class Recorder implements Function<MemoryLimits, Memory> {
+    final int pageSize;
+    final List<PagedMemory> made = new CopyOnWriteArrayList<>();
+
+    Recorder(int pageSize) {
+      this.pageSize = pageSize;
+    }
+
+    @Override
+    public Memory apply(MemoryLimits limits) {
+      PagedMemory m = new PagedMemory(limits, pageSize, PageSource.zeros());
+      made.add(m);
+      return m;
+    }
+  }
+
+  static Stream<Arguments> runs() {
+    List<Arguments> all = new ArrayList<>();
+    for (Workload w : WORKLOADS) {
+      for (Engine e : Engine.values()) {
+        for (int pageSize : new int[] {4096, 65536}) {
+          all.add(Arguments.of(w, e, pageSize));
+        }
+      }
+    }
+    return all.stream();
+  }
+
+  @ParameterizedTest(name = "{0} on {1}, {2}-byte pages")
+  @MethodSource("runs")
+  void guestOutputIsIdenticalToARunOnTheDefaultMemory(Workload w, Engine engine, int pageSize)
+      throws Exception {
+    Run want = reference(w);
+    assertSameRun(want, run(w, engine, null));
+    Recorder paged = new Recorder(pageSize);
+    assertSameRun(want, run(w, engine, paged));
+
+    assertEquals(1, paged.made.size(), "the instance's memory is a PagedMemory");
+    PagedMemory m = paged.made.get(0);
+    assertTrue(m.dirtyCount() > 0, "the guest's writes were tracked");
+    assertTrue(m.faults() > 0, "pages faulted in on first touch");
+    assertEquals(m.faults(), m.zeroFills(), "a fresh memory's source has only zeros");
+    assertTrue(m.residentPages() <= m.pageCount());
+  }
+
+  static Stream<Arguments> checkpoints() {
+    List<Arguments> all = new ArrayList<>();
+    // Workloads whose output comes out as they go (not buffered to the end), so a freeze can be
+    // timed by it.
+    for (Workload w :
+        List.of(
+            WORKLOADS.get(0),
+            WORKLOADS.get(1),
+            new Workload("lines", List.of("3000", "100", "unbuffered")))) {
+      all.add(Arguments.of(w, Engine.INTERPRETER, Engine.COMPILED));
+      all.add(Arguments.of(w, Engine.COMPILED, Engine.INTERPRETER));
+      all.add(Arguments.of(w, Engine.COMPILED, Engine.COMPILED));
+    }
+    return all.stream();
+  }
+
+  /**
+   * Frozen on PagedMemory (resumed once in place, then frozen again and stopped), captured and
+   * restored on a fresh PagedMemory, possibly on the other engine: the output is unchanged.
+   */
+  @ParameterizedTest(name = "{0}: {1} -> {2}")
+  @MethodSource("checkpoints")
+  void checkpointAndRestoreOnPagedMemoryGiveIdenticalOutput(Workload w, Engine from, Engine to)
+      throws Exception {
+    Run want = reference(w);
+    Sandbox sandbox = sandbox();
+    Output first = new Output();
+    Recorder source = new Recorder(4096);
+    WasmProcess p = WasmProcess.start(spec(w, from, sandbox, first), source);
+
+    waitForStdout(first, want.stdout().length / 4);
+    WasmProcess.Frozen f = p.freeze(10_000).get(60, TimeUnit.SECONDS);
+    f.resume();
+    waitForStdout(first, want.stdout().length / 2);
+    f = p.freeze(10_000).get(60, TimeUnit.SECONDS);
+    ProcessImage image = f.image();
+    f.stop();
+    assertEquals(WasmProcess.Outcome.FROZEN, await(p).outcome());
+    assertTrue(image.getMemory().getRunsCount() > 0, "the image holds memory");
+
+    Output second = new Output();
+    Recorder destination = new Recorder(4096);
+    WasmProcess restored = WasmProcess.restore(spec(w, to, sandbox, second), image, destination);
+    Run tail = second.run(await(restored));
+
+    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    stdout.writeBytes(first.run(null).stdout());
+    stdout.writeBytes(tail.stdout());
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+    stderr.writeBytes(first.run(null).stderr());
+    stderr.writeBytes(tail.stderr());
+    assertSameRun(want, new Run(stdout.toByteArray(), stderr.toByteArray(), tail.end()));
+    assertEquals(1, destination.made.size());
+    assertTrue(destination.made.get(0).dirtyCount() > 0);
+  }
+
+  private static void waitForStdout(Output out, int bytes) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (out.stdoutBytes() < bytes && System.nanoTime() < deadline) {
+      Thread.sleep(1);
+    }
+  }
+}
