@@ -93,21 +93,30 @@ class InJvmClusterMigrationTest {
 
   @Test
   void processMigratedRoundRobinFinishesWithIdenticalOutput() throws Exception {
-    ClusterService n1 = nodes.get(0).service();
-    assertEquals(3, get(n1.nodes()).size());
     // datasize: linear cost, so it outlives ten migrations on any mix of engines (churn, whose
     // cost grows faster than its step count, is migrated between separate JVMs in integration).
-    String hash = get(n1.uploadModule(TestNodes.guest("datasize"), false)).hash();
-    ProcessInfo ref =
-        get(
-            n1.run(
-                new RunRequest(
-                    hash, Engine.COMPILED, List.of("50", "20000000"), Map.of(), Map.of())));
+    migrateRoundRobin("datasize", List.of("50", "20000000"));
+  }
+
+  /**
+   * The generations guest (guests/README.md) writes a generation number into every 4 KiB page of 2
+   * MiB, round after round, and checks every page against the previous generation as it goes:
+   * migrated mid-round across nodes and engines, it must find every page as it left it.
+   */
+  @Test
+  void everyPageHoldsItsGenerationAfterMigrationsMidRound() throws Exception {
+    migrateRoundRobin("generations", List.of("2", "1500"));
+  }
+
+  private void migrateRoundRobin(String guest, List<String> args) throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    assertEquals(3, get(n1.nodes()).size());
+    String hash = get(n1.uploadModule(TestNodes.guest(guest), false)).hash();
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
     get(n1.awaitExit(ref.id()));
     byte[] expected = stdout(n1, ref.id());
 
-    ProcessInfo p =
-        get(n1.run(new RunRequest(hash, null, List.of("50", "20000000"), Map.of(), Map.of())));
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of())));
     int committed = 0;
     for (int i = 0; i < 10; i++) {
       ClusterService asker = nodes.get(i % 3).service(); // any node can be asked
