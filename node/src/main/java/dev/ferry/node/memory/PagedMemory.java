@@ -81,8 +81,7 @@ import java.util.function.LongBinaryOperator;
  * <p>Not guaranteed: a guest with several threads mutating one shared memory (wasm threads) is not
  * supported, though atomics and wait/notify behave correctly for one guest thread; a misaligned
  * atomic access (which Chicory's engines trap before it reaches the memory) throws {@link
- * IllegalStateException} here. Memory is never shrunk and pages are never evicted. 64-bit JVMs only
- * (page bitmap words and epochs are read without tearing there).
+ * IllegalStateException} here. Memory is never shrunk and pages are never evicted.
  */
 public final class PagedMemory implements Memory {
   /** The default Ferry page size: 4 KiB, the page size of the hosts' MMUs and of CRIU. */
