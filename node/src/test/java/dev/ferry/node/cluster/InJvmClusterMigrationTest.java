@@ -105,7 +105,7 @@ class InJvmClusterMigrationTest {
    */
   @Test
   void everyPageHoldsItsGenerationAfterMigrationsMidRound() throws Exception {
-    migrateRoundRobin("generations", List.of("2", "1500"));
+    migrateRoundRobin("generations", List.of("2", "5000"));
   }
 
   private void migrateRoundRobin(String guest, List<String> args) throws Exception {
