@@ -85,7 +85,7 @@ public final class DaemonProcess {
   }
 
   /** The node's HTTP API. */
-  NodeApi api() {
+  public NodeApi api() {
     return api;
   }
 

@@ -115,12 +115,7 @@ class MigrationFaultTest {
       // node, and wait for the hung one.
       n(3).pause();
       String id = api.migrate(pid, "n3").path("id").asText();
-      JsonNode during =
-          events.awaitMigration(
-              id,
-              m -> m.path("state").asText().equals("transferring") || NodeApi.hasEnded(m),
-              "transferring",
-              MIGRATION_TIMEOUT);
+      JsonNode during = awaitTransferring(events, id);
       assertEquals("transferring", during.path("state").asText(), "before the kill: " + during);
       long killed = System.nanoTime();
       assertEquals(137, n(3).kill(), "exit code of the SIGKILLed destination");
@@ -137,12 +132,7 @@ class MigrationFaultTest {
 
     assertEndsAsIfUntouched(api, pid, "n1", LINES);
     // The dead destination, back, holds no copy either.
-    long restart = System.nanoTime();
-    n(3).start();
-    log("the killed destination answers again %d ms after its restart", since(restart));
-    awaitMembersUp(n(3));
-    assertListedOnceOn(pid, "n1", cluster);
-    assertNoLocalCopy(n(3), pid);
+    restartKilledNodeAndAssertNoCopy("destination", pid, "n1");
   }
 
   @Test
@@ -159,12 +149,7 @@ class MigrationFaultTest {
     NodeApi.Answer a;
     try (NodeApi.EventStream events = api.events()) {
       id = api.migrate(pid, "n2").path("id").asText();
-      JsonNode during =
-          events.awaitMigration(
-              id,
-              m -> m.path("state").asText().equals("transferring") || NodeApi.hasEnded(m),
-              "transferring",
-              MIGRATION_TIMEOUT);
+      JsonNode during = awaitTransferring(events, id);
       assertEquals("transferring", during.path("state").asText(), "before the cancel: " + during);
       // Any node may be asked to cancel.
       a = n(3).api().cancelMigration(id);
@@ -218,11 +203,19 @@ class MigrationFaultTest {
     assertArrayEquals(Guests.linesStderr(MORE_LINES, STDERR_EVERY), out.stderr(), "stderr");
 
     // The source, back on its data directory, does not bring its discarded copy back.
+    restartKilledNodeAndAssertNoCopy("source", pid, "n2");
+  }
+
+  /**
+   * Starts n3 again on its data directory (it was killed as the migration's {@code role}): it must
+   * hold no copy of {@code pid}, which the cluster lists once, on {@code runsOn}.
+   */
+  private void restartKilledNodeAndAssertNoCopy(String role, String pid, String runsOn) {
     long restart = System.nanoTime();
     n(3).start();
-    log("the killed source answers again %d ms after its restart", since(restart));
+    log("the killed %s answers again %d ms after its restart", role, since(restart));
     awaitMembersUp(n(3));
-    assertListedOnceOn(pid, "n2", cluster);
+    assertListedOnceOn(pid, runsOn, cluster);
     assertNoLocalCopy(n(3), pid);
   }
 
@@ -271,6 +264,15 @@ class MigrationFaultTest {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** The migration's record once its event says it is transferring (or has ended already). */
+  static JsonNode awaitTransferring(NodeApi.EventStream events, String id) {
+    return events.awaitMigration(
+        id,
+        m -> m.path("state").asText().equals("transferring") || NodeApi.hasEnded(m),
+        "transferring",
+        MIGRATION_TIMEOUT);
+  }
 
   static void log(String format, Object... args) {
     System.out.println("[MigrationFaultTest] " + String.format(format, args));

@@ -30,9 +30,10 @@ import java.util.stream.Stream;
  * A small client of a node's HTTP API ({@code /v1}, see docs/HTTP-API.md) for tests: one method per
  * route, JSON answers parsed with Jackson. Any answer other than the expected status fails the test
  * with the method, path, status and body; {@link #send} gives the raw answer when the status is
- * what is being tested. It does not retry.
+ * what is being tested. It does not retry. The migration benchmark (package {@code bench}) uses it
+ * too, hence the public members.
  */
-final class NodeApi {
+public final class NodeApi {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(60);
 
@@ -48,20 +49,35 @@ final class NodeApi {
   }
 
   /** A raw answer to {@code request} ("METHOD uri"). */
-  record Answer(String request, int status, byte[] body) {
-    JsonNode json() {
+  public record Answer(String request, int status, byte[] body) {
+    public JsonNode json() {
       return parse(body);
     }
 
-    String text() {
+    public String text() {
       return new String(body, StandardCharsets.UTF_8);
+    }
+
+    /** This answer, if its status is one of {@code statuses}; otherwise an AssertionError. */
+    public Answer expect(int... statuses) {
+      for (int s : statuses) {
+        if (status == s) {
+          return this;
+        }
+      }
+      String wanted =
+          statuses.length == 1
+              ? String.valueOf(statuses[0])
+              : "one of " + java.util.Arrays.toString(statuses);
+      throw new AssertionError(
+          request + ": expected HTTP " + wanted + " but got " + status + ": " + text());
     }
   }
 
   private final URI base;
   private final HttpClient http;
 
-  NodeApi(URI base) {
+  public NodeApi(URI base) {
     this.base = base;
     this.http =
         HttpClient.newBuilder()
@@ -70,7 +86,7 @@ final class NodeApi {
             .build();
   }
 
-  URI base() {
+  public URI base() {
     return base;
   }
 
@@ -100,7 +116,7 @@ final class NodeApi {
   }
 
   /** Uploads a module; returns its hash. */
-  String upload(Path wasm) {
+  public String upload(Path wasm) {
     try {
       byte[] bytes = Files.readAllBytes(wasm);
       HttpRequest req =
@@ -115,7 +131,7 @@ final class NodeApi {
   }
 
   /** Starts a process of an uploaded module on the node's default engine; returns its pid. */
-  String run(String moduleHash, List<String> args) {
+  public String run(String moduleHash, List<String> args) {
     return run(moduleHash, args, null);
   }
 
@@ -142,7 +158,7 @@ final class NodeApi {
     return expect(201, postJson("/v1/processes", body)).json().path("id").asText();
   }
 
-  JsonNode status(String pid) {
+  public JsonNode status(String pid) {
     return expect(200, get(process(pid))).json();
   }
 
@@ -234,7 +250,7 @@ final class NodeApi {
     return expect(200, postJson(process(pid) + "/restore", body)).json();
   }
 
-  JsonNode kill(String pid) {
+  public JsonNode kill(String pid) {
     return expect(200, post(process(pid) + "/kill")).json();
   }
 
@@ -252,7 +268,7 @@ final class NodeApi {
   // ------------------------------------------------------------------ cluster
 
   /** {@code GET /v1/nodes}: the members, each as the node describes itself. */
-  List<JsonNode> nodes() {
+  public List<JsonNode> nodes() {
     List<JsonNode> all = new ArrayList<>();
     expect(200, get("/v1/nodes")).json().path("nodes").forEach(all::add);
     return all;
@@ -287,7 +303,7 @@ final class NodeApi {
    * {@code POST /v1/processes/{pid}/migrations} with {@code {"to", "strategy", "wait"}} (a null
    * {@code to} or {@code strategy} is left out); the raw answer, for tests of refusals.
    */
-  Answer requestMigration(String pid, String to, String strategy, boolean await) {
+  public Answer requestMigration(String pid, String to, String strategy, boolean await) {
     ObjectNode body = JSON.createObjectNode();
     if (to != null) {
       body.put("to", to);
@@ -297,6 +313,17 @@ final class NodeApi {
     }
     body.put("wait", await);
     return postJson(process(pid) + "/migrations", body);
+  }
+
+  /**
+   * {@code POST /v1/processes/{pid}/migrations?timeout=…} with {@code {"to": to, "wait": true}}:
+   * the node waits up to {@code wait} for the migration to end; the raw answer (200 ended, 202
+   * still running at the timeout, 409 refused...).
+   */
+  public Answer requestMigration(String pid, String to, Duration wait) {
+    ObjectNode body = JSON.createObjectNode().put("to", to).put("wait", true);
+    return postJson(
+        process(pid) + "/migrations?timeout=" + wait.toSeconds() + "s", body, wait.plusSeconds(30));
   }
 
   /** Starts moving a process to {@code to}; returns the migration's record as accepted (202). */
@@ -319,7 +346,7 @@ final class NodeApi {
     return all;
   }
 
-  JsonNode migration(String id) {
+  public JsonNode migration(String id) {
     return expect(200, get("/v1/migrations/" + encode(id))).json();
   }
 
@@ -503,9 +530,13 @@ final class NodeApi {
   }
 
   Answer postJson(String path, JsonNode body) {
+    return postJson(path, body, REQUEST_TIMEOUT);
+  }
+
+  private Answer postJson(String path, JsonNode body, Duration timeout) {
     try {
       return send(
-          request(path)
+          request(path, timeout)
               .header("Content-Type", "application/json")
               .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
               .build());
@@ -531,15 +562,15 @@ final class NodeApi {
   }
 
   private HttpRequest.Builder request(String pathAndQuery) {
-    return HttpRequest.newBuilder(URI.create(base + pathAndQuery)).timeout(REQUEST_TIMEOUT);
+    return request(pathAndQuery, REQUEST_TIMEOUT);
+  }
+
+  private HttpRequest.Builder request(String pathAndQuery, Duration timeout) {
+    return HttpRequest.newBuilder(URI.create(base + pathAndQuery)).timeout(timeout);
   }
 
   private static Answer expect(int status, Answer a) {
-    if (a.status() != status) {
-      throw new AssertionError(
-          a.request() + ": expected HTTP " + status + " but got " + a.status() + ": " + a.text());
-    }
-    return a;
+    return a.expect(status);
   }
 
   private static String process(String pid) {

@@ -446,18 +446,7 @@ public final class FerryStore implements AutoCloseable {
 
     @Override
     public void put(TableName table, String key, byte[] value) {
-      byte[] k = Bytes.utf8("key", key, Table.MAX_KEY_BYTES);
-      Objects.requireNonNull(value, "value");
-      check();
-      current[0] = "write batch (put " + table + "/" + key + ", " + value.length + " bytes)";
-      LmdbTable target = tables.get(Objects.requireNonNull(table, "table"));
-      joined(
-          txn,
-          () -> current[0],
-          t -> {
-            target.put(t, k, value);
-            return null;
-          });
+      put(table, key, ByteBuffer.wrap(Objects.requireNonNull(value, "value")));
     }
 
     @Override

@@ -36,19 +36,13 @@ public final class DataSegmentStrategy implements MigrationStrategy {
     if (ctx.cancelled()) {
       throw new MigrationException("cancelled");
     }
-    // The last chunk also asks the destination to resume the process: one round trip less.
     ctx.destination().transferAndActivate(bytes, settings.chunkBytes(), settings.window(), null);
     ctx.bytesMoved(bytes.size());
   }
 
   @Override
-  public void restore(MigrationContext ctx, Capture capture) throws MigrationException {
-    if (!ctx.destination().activated()) {
-      if (ctx.cancelled()) {
-        throw new MigrationException("cancelled");
-      }
-      ctx.destination().activate(null);
-    }
+  public void restore(MigrationContext ctx, Capture capture) {
+    // Nothing left to do: the destination resumed the process in answer to the last chunk.
   }
 
   @Override

@@ -8,26 +8,15 @@ public interface Destination {
   boolean hasModule(String moduleHash) throws MigrationException;
 
   /**
-   * Sends {@code bytes} in bounded chunks; returns once the destination has stored them durably and
-   * said so.
-   */
-  void transfer(Payload bytes, int chunkBytes, int window) throws MigrationException;
-
-  /**
-   * Like {@link #transfer}, and the destination resumes the process, under {@code engine} (null:
-   * its default), as soon as it holds the bytes durably: the transfer and {@link #activate} in one
-   * round trip. Once the last chunk is on its way the migration can no longer be cancelled: it
-   * commits if the destination runs the process, and aborts (the source resumes) only if it
-   * certainly does not. Afterwards {@link #activated()} is true and {@link #restoreMicros()} is the
-   * destination's own restore time.
+   * Sends {@code bytes} in bounded chunks; the destination stores them durably and resumes the
+   * process, under {@code engine} (null: its default), in answer to the last one: the transfer and
+   * the activation in one round trip. Once the last chunk is on its way the migration can no longer
+   * be cancelled: it commits if the destination runs the process, and aborts (the source resumes)
+   * only if it certainly does not. Afterwards {@link #activated()} is true and {@link
+   * #restoreMicros()} is the destination's own restore time.
    */
   void transferAndActivate(Payload bytes, int chunkBytes, int window, String engine)
       throws MigrationException;
-
-  /**
-   * Resumes the transferred process at the destination, under {@code engine} (null: its default).
-   */
-  void activate(String engine) throws MigrationException;
 
   /** True once the destination runs the process. */
   boolean activated();

@@ -3,7 +3,6 @@ package dev.ferry.api.http;
 import dev.ferry.node.service.MigrationInfo;
 import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.transport.proto.FerryEvent;
-import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeEvent;
 import dev.ferry.transport.proto.ProcessEvent;
 import java.util.LinkedHashMap;
@@ -70,7 +69,7 @@ public final class EventJson {
       }
       case MIGRATION -> {
         body.put("kind", MIGRATION);
-        body.put("migration", migration(e.getMigration()));
+        body.put("migration", ProtoRecords.migration(e.getMigration()));
       }
       default -> {
         return Optional.empty();
@@ -98,11 +97,6 @@ public final class EventJson {
     putIfSet(m, "engine", p.getEngine());
     putIfSet(m, "error", p.getError());
     return m;
-  }
-
-  /** A migration record as the API shows it everywhere ({@link MigrationInfo}). */
-  public static MigrationInfo migration(MigrationRecord r) {
-    return ProtoRecords.migration(r);
   }
 
   private static void putIfSet(Map<String, Object> m, String key, String value) {

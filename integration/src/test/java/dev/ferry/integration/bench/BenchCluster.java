@@ -12,9 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The benchmark's node JVMs: a cluster of {@code size} nodes on loopback, launched like the
@@ -29,7 +27,6 @@ final class BenchCluster implements AutoCloseable {
   private final Path dir;
   private final Path pidFile;
   private final List<DaemonProcess> nodes = new ArrayList<>();
-  private final Map<DaemonProcess, BenchClient> clients = new HashMap<>();
   private final Thread hook;
   private volatile boolean closed;
 
@@ -47,11 +44,6 @@ final class BenchCluster implements AutoCloseable {
 
   List<DaemonProcess> nodes() {
     return List.copyOf(nodes);
-  }
-
-  /** The benchmark's HTTP client for a node. */
-  synchronized BenchClient api(DaemonProcess node) {
-    return clients.computeIfAbsent(node, n -> new BenchClient(n.apiUri()));
   }
 
   /**

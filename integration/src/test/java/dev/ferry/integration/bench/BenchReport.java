@@ -164,39 +164,24 @@ final class BenchReport {
     b.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (MigrationBench.SizeResult r : results) {
       List<Sample> s = r.measured();
-      b.append("| ")
-          .append(MigrationBench.label(r.kib()))
-          .append(" | ")
-          .append(bytes(Stats.median(s, Sample::imageBytes)))
-          .append(" | ")
-          .append(bytes(Stats.median(s, Sample::bytesMoved)))
-          .append(" | ")
-          .append(s.size())
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::totalFreezeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.p95(s, Sample::totalFreezeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::totalMicros)))
-          .append(" | ")
-          .append(msCell(Stats.p95(s, Sample::totalMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::freezeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::captureMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::transferMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::streamMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::storeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::restoreMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::otherMicros)))
-          .append(" | ")
-          .append(num(Stats.median(s, Sample::transferMBps), 0))
-          .append(" |\n");
+      b.append(
+          row(
+              MigrationBench.label(r.kib()),
+              bytes(Stats.median(s, Sample::imageBytes)),
+              bytes(Stats.median(s, Sample::bytesMoved)),
+              String.valueOf(s.size()),
+              msCell(Stats.median(s, Sample::totalFreezeMicros)),
+              msCell(Stats.p95(s, Sample::totalFreezeMicros)),
+              msCell(Stats.median(s, Sample::totalMicros)),
+              msCell(Stats.p95(s, Sample::totalMicros)),
+              msCell(Stats.median(s, Sample::freezeMicros)),
+              msCell(Stats.median(s, Sample::captureMicros)),
+              msCell(Stats.median(s, Sample::transferMicros)),
+              msCell(Stats.median(s, Sample::streamMicros)),
+              msCell(Stats.median(s, Sample::storeMicros)),
+              msCell(Stats.median(s, Sample::restoreMicros)),
+              msCell(Stats.median(s, Sample::otherMicros)),
+              num(Stats.median(s, Sample::transferMBps), 0)));
     }
     b.append(
             "\nTimes in ms. *freeze* = `totalFreezeMicros` (from the freeze request until the process runs")
@@ -223,35 +208,22 @@ final class BenchReport {
     b.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (MigrationBench.SizeResult r : results) {
       List<Sample> s = r.measured();
-      b.append("| ")
-          .append(MigrationBench.label(r.kib()))
-          .append(" | ")
-          .append(msCell(Stats.min(s, Sample::totalFreezeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.max(s, Sample::totalFreezeMicros)))
-          .append(" | ")
-          .append(msCell(Stats.min(s, Sample::totalMicros)))
-          .append(" | ")
-          .append(msCell(Stats.max(s, Sample::totalMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::roundTripMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::startDelayMicros)))
-          .append(" | ")
-          .append(msCell(Stats.median(s, Sample::answerDelayMicros)))
-          .append(" | ")
-          .append(r.warmUps())
-          .append(" | ")
-          .append(r.failed().size())
-          .append(" | ")
-          .append(r.refusals())
-          .append(" | ")
-          .append(r.lostAnswers())
-          .append(" | ")
-          .append(r.loadAtStart())
-          .append(" | ")
-          .append(r.processEnd())
-          .append(" |\n");
+      b.append(
+          row(
+              MigrationBench.label(r.kib()),
+              msCell(Stats.min(s, Sample::totalFreezeMicros)),
+              msCell(Stats.max(s, Sample::totalFreezeMicros)),
+              msCell(Stats.min(s, Sample::totalMicros)),
+              msCell(Stats.max(s, Sample::totalMicros)),
+              msCell(Stats.median(s, Sample::roundTripMicros)),
+              msCell(Stats.median(s, Sample::startDelayMicros)),
+              msCell(Stats.median(s, Sample::answerDelayMicros)),
+              String.valueOf(r.warmUps()),
+              String.valueOf(r.failed().size()),
+              String.valueOf(r.refusals()),
+              String.valueOf(r.lostAnswers()),
+              String.valueOf(r.loadAtStart()),
+              String.valueOf(r.processEnd())));
     }
     b.append(
             "\nSpread of the measured migrations, and the view from the client: *HTTP round trip* is")
@@ -313,6 +285,11 @@ final class BenchReport {
       }
     }
     return b.toString();
+  }
+
+  /** A Markdown table row of {@code cells}. */
+  private static String row(String... cells) {
+    return "| " + String.join(" | ", cells) + " |\n";
   }
 
   private static String msCell(double micros) {

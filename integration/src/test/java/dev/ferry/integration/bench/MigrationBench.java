@@ -2,6 +2,7 @@ package dev.ferry.integration.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.integration.DaemonProcess;
+import dev.ferry.integration.NodeApi;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -260,12 +261,12 @@ public final class MigrationBench {
       List<DaemonProcess> nodes =
           cluster.start(o.nodes, o.engine, o.java, o.heap, o.nodeJvmOptions);
       nodeFlags = nodes.get(0).jvmFlags();
-      awaitMembers(cluster.api(nodes.get(0)), o.nodes);
-      for (JsonNode n : cluster.api(nodes.get(0)).nodes()) {
+      awaitMembers(nodes.get(0).api(), o.nodes);
+      for (JsonNode n : nodes.get(0).api().nodes()) {
         nodeJdks.put(n.path("name").asText(), n.path("jdk").asText());
       }
       log("cluster up: " + nodes + ", JDKs " + nodeJdks);
-      String hash = cluster.api(nodes.get(0)).upload(wasm);
+      String hash = nodes.get(0).api().upload(wasm);
       if (o.jvmWarmup > 0) {
         log(
             "warming up the node JVMs: "
@@ -312,7 +313,7 @@ public final class MigrationBench {
       Options o, BenchCluster cluster, String hash, long kib, int warmup, int migrations) {
     List<DaemonProcess> nodes = cluster.nodes();
     String load = BenchReport.Machine.loadAverage();
-    BenchClient first = cluster.api(nodes.get(0));
+    NodeApi first = nodes.get(0).api();
     String pid = first.run(hash, List.of(Long.toString(kib), ITERATIONS));
     awaitRunning(first, pid);
     log(
@@ -336,7 +337,7 @@ public final class MigrationBench {
       DaemonProcess to = nodes.get((at + 1) % nodes.size());
       int[] refused = {0};
       Instant[] sent = {null};
-      JsonNode record = migrate(o, cluster.api(from), pid, to.name(), refused, sent);
+      JsonNode record = migrate(o, from.api(), pid, to.name(), refused, sent);
       Instant answered = Instant.now();
       long roundTrip = Duration.between(sent[0], answered).toNanos() / 1000;
       refusals += refused[0];
@@ -372,8 +373,7 @@ public final class MigrationBench {
           warmUps++;
         }
       }
-      String stateNow =
-          committed ? "running" : cluster.api(from).status(pid).path("state").asText();
+      String stateNow = committed ? "running" : from.api().status(pid).path("state").asText();
       log(
           String.format(
               Locale.ROOT,
@@ -413,7 +413,7 @@ public final class MigrationBench {
     }
     // The process must still be running (not failed) wherever it is now; then it is stopped.
     String end;
-    BenchClient here = cluster.api(nodes.get(at));
+    NodeApi here = nodes.get(at).api();
     JsonNode st = here.status(pid);
     String state = st.path("state").asText();
     if (state.equalsIgnoreCase("running")) {
@@ -433,15 +433,15 @@ public final class MigrationBench {
    * counted in {@code refused[0]}; {@code sent[0]} is when the request that was answered was sent.
    */
   static JsonNode migrate(
-      Options o, BenchClient api, String pid, String to, int[] refused, Instant[] sent) {
+      Options o, NodeApi api, String pid, String to, int[] refused, Instant[] sent) {
     long deadline = System.nanoTime() + REFUSAL_RETRY.toNanos();
     while (true) {
-      BenchClient.Answer a;
+      NodeApi.Answer a;
       sent[0] = Instant.now();
       if (o.waitMode.equals("http")) {
-        a = api.migrate(pid, to, MIGRATION_TIMEOUT);
+        a = api.requestMigration(pid, to, MIGRATION_TIMEOUT);
       } else {
-        a = api.migrateNoWait(pid, to);
+        a = api.requestMigration(pid, to, null, false);
       }
       if (a.status() == 409) {
         // "Already runs on node <to>": the migration asked for happened, but its answer was lost
@@ -461,7 +461,7 @@ public final class MigrationBench {
   }
 
   /** Follows a record until it has ended and its node has filled in finishedAt. */
-  static JsonNode awaitEnded(Options o, BenchClient api, JsonNode m) {
+  static JsonNode awaitEnded(Options o, NodeApi api, JsonNode m) {
     long deadline = System.nanoTime() + MIGRATION_TIMEOUT.toNanos();
     while (!isEnded(m)) {
       if (System.nanoTime() > deadline) {
@@ -480,7 +480,7 @@ public final class MigrationBench {
     return ended && m.hasNonNull("finishedAt");
   }
 
-  static void awaitRunning(BenchClient api, String pid) {
+  static void awaitRunning(NodeApi api, String pid) {
     long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
     while (true) {
       JsonNode s = api.status(pid);
@@ -496,10 +496,10 @@ public final class MigrationBench {
     }
   }
 
-  static void awaitMembers(BenchClient api, int n) {
+  static void awaitMembers(NodeApi api, int n) {
     long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
     while (true) {
-      JsonNode ns = api.nodes();
+      List<JsonNode> ns = api.nodes();
       int up = 0;
       for (JsonNode x : ns) {
         if (x.path("status").asText().equals("up") && x.hasNonNull("engine")) {

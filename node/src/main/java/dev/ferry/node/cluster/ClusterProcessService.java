@@ -11,6 +11,7 @@ import dev.ferry.node.service.MigrationInfo;
 import dev.ferry.node.service.ModuleInfo;
 import dev.ferry.node.service.NodeInfo;
 import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.node.service.RunRequest;
 import dev.ferry.strategies.MigrationStrategy;
 import dev.ferry.transport.proto.CancelMigration;
@@ -242,7 +243,8 @@ public final class ClusterProcessService implements ClusterService {
             pid,
             ProcessCommand.newBuilder()
                 .setCheckpoint(Checkpoint.newBuilder().setLeaveRunning(leaveRunning)))
-        .thenApply(r -> Wire.checkpoint(r.getCheckpoint().getPid(), r.getCheckpoint().getInfo()));
+        .thenApply(
+            r -> ProtoRecords.checkpoint(r.getCheckpoint().getPid(), r.getCheckpoint().getInfo()));
   }
 
   @Override
@@ -384,7 +386,7 @@ public final class ClusterProcessService implements ClusterService {
                                 .setToNode(to)
                                 .setStrategy(strategy)),
                     ATTEMPT))
-        .thenApply(r -> Wire.migration(r.getMigration()));
+        .thenApply(r -> ProtoRecords.migration(r.getMigration()));
   }
 
   private CompletionStage<List<MigrationRecord>> migrationRecords() {
@@ -411,7 +413,7 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<List<MigrationInfo>> migrations() {
-    return migrationRecords().thenApply(l -> l.stream().map(Wire::migration).toList());
+    return migrationRecords().thenApply(l -> l.stream().map(ProtoRecords::migration).toList());
   }
 
   /** One migration by id: every node is asked for that record only (the source has it). */
@@ -428,7 +430,7 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<MigrationInfo> migration(String id) {
-    return migrationRecord(id).thenApply(Wire::migration);
+    return migrationRecord(id).thenApply(ProtoRecords::migration);
   }
 
   @Override
@@ -451,7 +453,7 @@ public final class ClusterProcessService implements ClusterService {
                   ProcessCommand.newBuilder()
                       .setCancelMigration(CancelMigration.newBuilder().setMigrationId(id)));
             })
-        .thenApply(r -> Wire.migration(r.getMigration()));
+        .thenApply(r -> ProtoRecords.migration(r.getMigration()));
   }
 
   @Override

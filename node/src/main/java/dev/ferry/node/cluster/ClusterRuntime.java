@@ -2,6 +2,7 @@ package dev.ferry.node.cluster;
 
 import dev.ferry.config.FerrySettings;
 import dev.ferry.node.process.NodeProcesses;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.statestore.FerryStore;
 import dev.ferry.statestore.TableName;
 import dev.ferry.strategies.Strategies;
@@ -222,7 +223,7 @@ public final class ClusterRuntime {
   }
 
   FerryEvent.Builder event() {
-    return FerryEvent.newBuilder().setAtMicros(Wire.nowMicros()).setNode(nodeName);
+    return FerryEvent.newBuilder().setAtMicros(ProtoRecords.nowMicros()).setNode(nodeName);
   }
 
   void saveMigration(MigrationRecord r) {

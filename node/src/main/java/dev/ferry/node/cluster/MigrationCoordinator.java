@@ -2,8 +2,10 @@ package dev.ferry.node.cluster;
 
 import com.google.protobuf.UnsafeByteOperations;
 import com.typesafe.config.Config;
+import dev.ferry.node.DaemonThreads;
 import dev.ferry.node.runtime.WasmProcess;
 import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.strategies.Capture;
 import dev.ferry.strategies.Destination;
 import dev.ferry.strategies.MigrationContext;
@@ -13,7 +15,6 @@ import dev.ferry.strategies.Payload;
 import dev.ferry.strategies.SourceProcess;
 import dev.ferry.transport.proto.AbortIncoming;
 import dev.ferry.transport.proto.Ack;
-import dev.ferry.transport.proto.Activate;
 import dev.ferry.transport.proto.MigrationFinished;
 import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.NodeReply;
@@ -47,37 +48,25 @@ import org.slf4j.LoggerFactory;
  *   source (this)                                    destination (its NodeAgent)
  *   freeze at a migration point, capture image
  *   TransferChunk 0..n-1 (window; 0 announces) ────► assemble
- *   last chunk (crc32c, activate) ─────────────────► verify, store bundle durably (sync),
+ *   last chunk (crc32c, engine) ───────────────────► verify, store bundle durably (sync),
  *                                                    restore image, run, place shard here
  *                       ◄─────────────────────────── Ack + ProcessInfo   COMMIT
  *   discard the frozen copy (thread, image, sandbox); place the shard at the destination
  * </pre>
  *
- * A strategy may also stop at the stored bundle (last chunk without activate) and send {@code
- * Activate} separately. Any failure or a cancel before the last chunk is sent aborts: the
- * destination drops what it received and the process resumes where it froze. Once the last chunk
- * has left, cancelling is no longer possible; a destination that answers with an error has dropped
- * the process, and if no answer comes the coordinator asks the destination whether it runs the
- * process before deciding, so there are never two live copies. The process's shard (where requests
- * for it are routed) moves only after the commit; until it has, the entity here forwards requests
- * to the destination.
+ * Any failure or a cancel before the last chunk is sent aborts: the destination drops what it
+ * received and the process resumes where it froze. Once the last chunk has left, cancelling is no
+ * longer possible; a destination that answers with an error has dropped the process, and if no
+ * answer comes the coordinator asks the destination whether it runs the process before deciding, so
+ * there are never two live copies. The process's shard (where requests for it are routed) moves
+ * only after the commit; until it has, the entity here forwards requests to the destination.
  */
 final class MigrationCoordinator implements MigrationContext {
   private static final Logger log = LoggerFactory.getLogger(MigrationCoordinator.class);
   private static final java.util.concurrent.ScheduledExecutorService WATCHDOG =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "ferry-migration-watchdog");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-migration-watchdog"));
   private static final ExecutorService THREADS =
-      Executors.newCachedThreadPool(
-          r -> {
-            Thread t = new Thread(r, "ferry-migration");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newCachedThreadPool(DaemonThreads.named("ferry-migration"));
 
   private final ClusterRuntime rt;
   private final String id;
@@ -119,7 +108,7 @@ final class MigrationCoordinator implements MigrationContext {
             .setToNode(toNode)
             .setStrategy(strategy.name())
             .setState(MigrationRecord.State.PENDING)
-            .setRequestedAtMicros(Wire.nowMicros());
+            .setRequestedAtMicros(ProtoRecords.nowMicros());
   }
 
   synchronized MigrationRecord record() {
@@ -205,7 +194,10 @@ final class MigrationCoordinator implements MigrationContext {
       long total = System.nanoTime() - t0;
       MigrationRecord.State end = finalState;
       update(
-          r -> r.setState(end).setTotalMicros(micros(total)).setFinishedAtMicros(Wire.nowMicros()));
+          r ->
+              r.setState(end)
+                  .setTotalMicros(micros(total))
+                  .setFinishedAtMicros(ProtoRecords.nowMicros()));
       rt.running.remove(id);
       MigrationRecord r = record();
       if (end == MigrationRecord.State.COMMITTED) {
@@ -394,7 +386,7 @@ final class MigrationCoordinator implements MigrationContext {
         NodeReply r =
             awaitCancellable(NodeAgent.ask(rt, agent(), req, stepTimeout).toCompletableFuture());
         if (r.hasError()) {
-          throw new MigrationException(toNode + ": " + r.getError().getMessage());
+          throw new Refused(toNode, r.getError().getMessage());
         }
         return r;
       } catch (MigrationException e) {
@@ -464,17 +456,7 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public void transfer(Payload bytes, int chunkBytes, int window) throws MigrationException {
-      send(bytes, chunkBytes, window, false, null);
-    }
-
-    @Override
-    public void transferAndActivate(Payload bytes, int chunkBytes, int window, String engine)
-        throws MigrationException {
-      send(bytes, chunkBytes, window, true, engine);
-    }
-
-    private void send(Payload payload, int chunkBytes, int window, boolean activate, String engine)
+    public void transferAndActivate(Payload payload, int chunkBytes, int window, String engine)
         throws MigrationException {
       TransferEndpoint ep = endpoint(false);
       Socket s = new Socket();
@@ -507,81 +489,83 @@ final class MigrationCoordinator implements MigrationContext {
               50,
               50,
               TimeUnit.MILLISECONDS);
-      boolean lastSent = false;
+      Chunks chunks = null;
       try (socket) {
         socket.setSoTimeout(50);
-        DataOutputStream out =
-            new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16));
-        Frames.Reader in = new Frames.Reader(socket.getInputStream());
-        Frames.OnTimeout check =
-            () -> {
-              MigrationException stop = why.get() != null ? why.get() : stopReason(lastProgress[0]);
-              if (stop != null) {
-                throw new IOException(stop.getMessage(), stop);
-              }
-            };
-        Chunks chunks =
+        chunks =
             new Chunks(
-                out,
-                in,
-                check,
+                new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16)),
+                new Frames.Reader(socket.getInputStream()),
+                () -> {
+                  MigrationException stop =
+                      why.get() != null ? why.get() : stopReason(lastProgress[0]);
+                  if (stop != null) {
+                    throw new IOException(stop.getMessage(), stop);
+                  }
+                },
                 payload.size(),
                 chunkBytes,
                 window,
-                activate,
                 engine,
                 ep,
                 lastProgress);
-        try {
-          payload.writeTo(chunks);
-          chunks.finish();
-        } finally {
-          lastSent = chunks.lastSent;
-        }
-        while (chunks.acked < chunks.seq - 1) {
-          expectAck(in, check, chunks.acked++);
-          lastProgress[0] = System.nanoTime();
-        }
-        NodeReply last = reply(in, check);
-        if (last.getAck().getSeq() != chunks.seq - 1) {
+        payload.writeTo(chunks);
+        chunks.finish();
+        chunks.awaitAcks(chunks.seq - 1);
+        Ack ack = chunks.reply().getAck();
+        if (ack.getSeq() != chunks.seq - 1) {
           throw new MigrationException(
-              "node " + toNode + " acknowledged chunk " + last.getAck().getSeq() + " last");
+              "node " + toNode + " acknowledged chunk " + ack.getSeq() + " last");
         }
-        Ack ack = last.getAck();
-        if (activate) {
-          restoreMicros = ack.getRestoreMicros();
-          activated = true;
-        }
+        restoreMicros = ack.getRestoreMicros();
+        activated = true;
         update(
-            r -> {
-              r.setStreamMicros(ack.getStreamMicros()).setStoreMicros(ack.getStoreMicros());
-              if (ack.hasInfo()) {
-                r.setToEngine(ack.getInfo().getRecord().getEngine());
-              }
-            });
+            r ->
+                r.setStreamMicros(ack.getStreamMicros())
+                    .setStoreMicros(ack.getStoreMicros())
+                    .setToEngine(ack.getInfo().getRecord().getEngine()));
       } catch (MigrationException | IOException e) {
-        MigrationException m =
-            e instanceof MigrationException me
-                ? me
-                : why.get() != null
-                    ? why.get()
-                    : e.getCause() instanceof MigrationException cause
-                        ? cause
-                        : new MigrationException(
-                            "transfer to " + toNode + " failed: " + e.getMessage(), e);
-        if (m.getMessage().startsWith(toNode + ": ") || !(activate && lastSent)) {
+        MigrationException m = failure(e, why.get());
+        if (m instanceof Refused || chunks == null || !chunks.lastSent) {
           throw m; // the destination said no, or never got the whole bundle: resume here
         }
-        commitIfRunsThere(m);
+        // No answer to the last chunk: the destination may run the process already.
+        if (!runsThere()) {
+          throw m;
+        }
+        log.warn(
+            "migration {}: no answer to the last chunk, but {} runs {}; committing",
+            id,
+            toNode,
+            pid);
+        activated = true;
       } finally {
         watchdog.cancel(false);
       }
     }
 
+    /** What ended a transfer, as the migration's error. */
+    private MigrationException failure(Exception e, MigrationException stoppedBy) {
+      if (e instanceof MigrationException m) {
+        return m;
+      }
+      if (e.getCause() instanceof Refused r) {
+        return r; // the destination's own word comes first
+      }
+      if (stoppedBy != null) {
+        return stoppedBy; // the watchdog closed the socket, or a read timeout found a reason
+      }
+      if (e.getCause() instanceof MigrationException m) {
+        return m; // thrown while writing the payload (an unexpected answer, a cancel)
+      }
+      return new MigrationException("transfer to " + toNode + " failed: " + e.getMessage(), e);
+    }
+
     /**
      * The connection as an output stream: bytes written are cut into chunks of {@code chunkBytes},
      * each sent as a frame once full, with at most {@code window} unacknowledged; {@link #finish}
-     * sends the rest as the last chunk (with the checksum and, if asked, the activation).
+     * sends the rest as the last chunk, with the checksum, which has the destination resume the
+     * process.
      */
     private final class Chunks extends java.io.OutputStream {
       private final DataOutputStream out;
@@ -590,7 +574,6 @@ final class MigrationCoordinator implements MigrationContext {
       private final long size;
       private final byte[] buffer;
       private final int window;
-      private final boolean activate;
       private final String engine;
       private final TransferEndpoint ep;
       private final long[] lastProgress;
@@ -598,7 +581,7 @@ final class MigrationCoordinator implements MigrationContext {
       private int filled;
       private long sent;
       long seq; // chunks sent
-      long acked; // chunks acknowledged
+      private long acked; // chunks acknowledged
       boolean lastSent;
 
       Chunks(
@@ -608,7 +591,6 @@ final class MigrationCoordinator implements MigrationContext {
           long size,
           int chunkBytes,
           int window,
-          boolean activate,
           String engine,
           TransferEndpoint ep,
           long[] lastProgress) {
@@ -618,7 +600,6 @@ final class MigrationCoordinator implements MigrationContext {
         this.size = size;
         this.buffer = new byte[(int) Math.max(1, Math.min(chunkBytes, size))];
         this.window = window;
-        this.activate = activate;
         this.engine = engine;
         this.ep = ep;
         this.lastProgress = lastProgress;
@@ -655,60 +636,62 @@ final class MigrationCoordinator implements MigrationContext {
       }
 
       private void emit(boolean last) throws IOException {
-        try {
-          TransferChunk.Builder c =
-              TransferChunk.newBuilder()
-                  .setMigrationId(id)
-                  .setSeq(seq)
-                  // no copy: the buffer is reused only after the frame has been written
-                  .setData(UnsafeByteOperations.unsafeWrap(buffer, 0, filled));
-          crc.update(buffer, 0, filled);
-          if (seq == 0) {
-            c.setTotalBytes(size).setPid(pid).setFromNode(rt.nodeName).setSecret(ep.getSecret());
+        TransferChunk.Builder c =
+            TransferChunk.newBuilder()
+                .setMigrationId(id)
+                .setSeq(seq)
+                // no copy: the buffer is reused only after the frame has been written
+                .setData(UnsafeByteOperations.unsafeWrap(buffer, 0, filled));
+        crc.update(buffer, 0, filled);
+        if (seq == 0) {
+          c.setTotalBytes(size).setPid(pid).setFromNode(rt.nodeName).setSecret(ep.getSecret());
+        }
+        // A last chunk waits for every earlier one: from it on, no more cancelling.
+        awaitAcks(last ? seq : seq - window + 1);
+        if (last) {
+          if (cancelled()) {
+            throw new IOException("cancelled", new MigrationException("cancelled by the operator"));
           }
-          while (seq - acked >= window) {
-            expectAck(in, check, acked++);
-            lastProgress[0] = System.nanoTime();
+          // From here on the destination may run the process.
+          committing = true;
+          c.setLast(true).setCrc32C((int) crc.getValue()).setEngine(engine == null ? "" : engine);
+          lastSent = true;
+        }
+        Frames.write(out, c.build());
+        out.flush();
+        sent += filled;
+        filled = 0;
+        seq++;
+      }
+
+      /** Reads acknowledgements, in order, until chunks {@code 0..upTo-1} are acknowledged. */
+      void awaitAcks(long upTo) throws IOException {
+        while (acked < upTo) {
+          long got = reply().getAck().getSeq();
+          if (got != acked) {
+            throw new IOException(
+                "unexpected acknowledgement",
+                new MigrationException(
+                    "node " + toNode + " acknowledged chunk " + got + ", expected " + acked));
           }
-          if (last) {
-            c.setLast(true).setCrc32C((int) crc.getValue());
-            if (activate) {
-              while (acked < seq) {
-                expectAck(in, check, acked++);
-                lastProgress[0] = System.nanoTime();
-              }
-              if (cancelled()) {
-                throw new MigrationException("cancelled by the operator");
-              }
-              // From here on the destination may run the process: no more cancelling.
-              committing = true;
-              c.setActivate(true).setEngine(engine == null ? "" : engine);
-            }
-            lastSent = true;
-          }
-          Frames.write(out, c.build());
-          out.flush();
-          sent += filled;
-          filled = 0;
-          seq++;
-        } catch (MigrationException e) {
-          throw new IOException(e.getMessage(), e);
+          acked++;
+          lastProgress[0] = System.nanoTime();
         }
       }
-    }
 
-    /** No answer after the last chunk asked to run the process: it may run it already. */
-    private void commitIfRunsThere(MigrationException e) throws MigrationException {
-      if (runsThere()) {
-        log.warn(
-            "migration {}: no answer to the last chunk, but {} runs {}; committing",
-            id,
-            toNode,
-            pid);
-        activated = true;
-        return;
+      /** The next answer: an acknowledgement, or the destination's refusal. */
+      NodeReply reply() throws IOException {
+        NodeReply r = NodeReply.parseFrom(in.next(check));
+        if (r.hasError()) {
+          throw new IOException("refused", new Refused(toNode, r.getError().getMessage()));
+        }
+        if (!r.hasAck()) {
+          throw new IOException(
+              "unexpected answer",
+              new MigrationException("node " + toNode + " answered " + r.getResultCase()));
+        }
+        return r;
       }
-      throw e;
     }
 
     private void connect(Socket s, TransferEndpoint ep) throws IOException {
@@ -736,27 +719,6 @@ final class MigrationCoordinator implements MigrationContext {
       return null;
     }
 
-    private void expectAck(Frames.Reader in, Frames.OnTimeout check, long seq)
-        throws IOException, MigrationException {
-      NodeReply r = reply(in, check);
-      if (r.getAck().getSeq() != seq) {
-        throw new MigrationException(
-            "node " + toNode + " acknowledged chunk " + r.getAck().getSeq() + ", expected " + seq);
-      }
-    }
-
-    private NodeReply reply(Frames.Reader in, Frames.OnTimeout check)
-        throws IOException, MigrationException {
-      NodeReply r = NodeReply.parseFrom(in.next(check));
-      if (r.hasError()) {
-        throw new MigrationException(toNode + ": " + r.getError().getMessage());
-      }
-      if (!r.hasAck()) {
-        throw new MigrationException("node " + toNode + " answered " + r.getResultCase());
-      }
-      return r;
-    }
-
     /** The destination's migration receiver; asked of its agent once, then remembered. */
     private TransferEndpoint endpoint(boolean fresh) throws MigrationException {
       TransferEndpoint ep = fresh ? null : rt.endpoints.get(toNode);
@@ -772,33 +734,6 @@ final class MigrationCoordinator implements MigrationContext {
         rt.endpoints.put(toNode, ep);
       }
       return ep;
-    }
-
-    @Override
-    public void activate(String engine) throws MigrationException {
-      try {
-        NodeReply r =
-            ask(
-                NodeRequest.newBuilder()
-                    .setActivate(
-                        Activate.newBuilder()
-                            .setMigrationId(id)
-                            .setEngine(engine == null ? "" : engine)));
-        update(x -> x.setToEngine(r.getInfo().getRecord().getEngine()));
-        activated = true;
-      } catch (MigrationException e) {
-        if (e.getMessage().startsWith(toNode + ": ")) {
-          throw e; // the destination said it could not run it: safe to resume here
-        }
-        // No answer: it may run the process already. Ask before deciding.
-        if (runsThere()) {
-          log.warn(
-              "migration {}: no answer to activate, but {} runs {}; committing", id, toNode, pid);
-          activated = true;
-          return;
-        }
-        throw e;
-      }
     }
 
     private boolean runsThere() {
@@ -834,6 +769,15 @@ final class MigrationCoordinator implements MigrationContext {
                               .setAbortIncoming(AbortIncoming.newBuilder().setMigrationId(id)),
                           Duration.ofSeconds(5))
                       .exceptionally(e -> null));
+    }
+  }
+
+  /** The destination answered with an error: it does not have or run the process. */
+  private static final class Refused extends MigrationException {
+    private static final long serialVersionUID = 1L;
+
+    Refused(String node, String message) {
+      super(node + ": " + message);
     }
   }
 

@@ -27,9 +27,9 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * A node's agent: what other nodes ask of this node as a whole. It describes the node, lists its
- * processes and migrations, tells where it receives migrations ({@link TransferServer}), activates
- * or drops what arrived there, and serves requests for a process that has moved here before its
- * shard has followed.
+ * processes and migrations, tells where it receives migrations ({@link TransferServer}), drops what
+ * arrived there when a migration aborts, and serves requests for a process that has moved here
+ * before its shard has followed.
  */
 final class NodeAgent {
   private final ClusterRuntime rt;
@@ -74,20 +74,6 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
-        case ACTIVATE:
-          {
-            var a = r.getActivate();
-            CompletableFuture.supplyAsync(
-                    () -> TransferServer.activate(rt, a.getMigrationId(), a.getEngine(), null))
-                .whenComplete(
-                    (info, ex) ->
-                        reply(
-                            r,
-                            ex == null
-                                ? NodeReply.newBuilder().setInfo(Wire.info(info)).build()
-                                : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
-            break;
-          }
         case ABORT_INCOMING:
           {
             String id = r.getAbortIncoming().getMigrationId();

@@ -2,6 +2,7 @@ package dev.ferry.node.cluster;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
+import dev.ferry.node.DaemonThreads;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.ProcessInfo;
@@ -9,6 +10,7 @@ import dev.ferry.transport.proto.Ack;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.ProcessImage;
+import dev.ferry.transport.proto.ProcessRecord;
 import dev.ferry.transport.proto.TransferChunk;
 import dev.ferry.transport.proto.TransferEndpoint;
 import java.io.BufferedInputStream;
@@ -30,9 +32,9 @@ import org.slf4j.LoggerFactory;
  * through the node agent, see {@code TransferEndpoint} in cluster.proto). One connection carries
  * one migration's bundle as bounded Protobuf chunks; each is acknowledged, so the source keeps at
  * most {@code window} chunks in flight. After the last chunk the bundle is checked (CRC32C), stored
- * durably (one LMDB transaction and an fsync) and, if the chunk asks for it, the process is resumed
- * here at once — all on the connection's own thread, without passing through actors: a migration's
- * freeze then costs one round trip between the nodes, not several.
+ * durably (one LMDB transaction and an fsync) and the process is resumed here at once — all on the
+ * connection's own thread, without passing through actors: a migration's freeze then costs one
+ * round trip between the nodes, not several.
  *
  * <p>A connection that breaks or stays silent for {@code transfer-timeout} leaves nothing behind: a
  * bundle is only stored once it is complete and verified.
@@ -45,12 +47,7 @@ final class TransferServer implements AutoCloseable {
   private final ByteString secret;
   private final Duration readTimeout;
   private final ExecutorService threads =
-      Executors.newCachedThreadPool(
-          r -> {
-            Thread t = new Thread(r, "ferry-transfer-in");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newCachedThreadPool(DaemonThreads.named("ferry-transfer-in"));
   private volatile boolean closed;
 
   TransferServer(ClusterRuntime rt, Duration readTimeout) throws IOException {
@@ -65,9 +62,7 @@ final class TransferServer implements AutoCloseable {
   }
 
   void start() {
-    Thread t = new Thread(this::acceptLoop, "ferry-transfer-accept");
-    t.setDaemon(true);
-    t.start();
+    DaemonThreads.named("ferry-transfer-accept").newThread(this::acceptLoop).start();
   }
 
   TransferEndpoint endpoint() {
@@ -173,17 +168,11 @@ final class TransferServer implements AutoCloseable {
           throw FerryException.badRequest(
               "transfer ended after " + filled + " of " + data.length + " bytes");
         }
+        if ((int) crc.getValue() != c.getCrc32C()) {
+          throw FerryException.badRequest("bundle checksum mismatch");
+        }
         long streamMicros = (System.nanoTime() - firstChunkAt) / 1000;
-        Ack ack =
-            complete(
-                rt,
-                migrationId,
-                data,
-                (int) crc.getValue() == c.getCrc32C(),
-                seq,
-                c.getActivate(),
-                c.getEngine(),
-                streamMicros);
+        Ack ack = complete(migrationId, data, seq, c.getEngine(), streamMicros);
         Frames.write(out, NodeReply.newBuilder().setAck(ack).build());
         out.flush();
         return;
@@ -195,22 +184,12 @@ final class TransferServer implements AutoCloseable {
   }
 
   /**
-   * A whole bundle has arrived: verify it, store it durably and, if asked, run the process here.
-   * Answered with the destination's own timings (and the process, if it runs).
+   * A whole, verified bundle has arrived: store it durably and run the process here. Answered with
+   * the destination's own timings and the process.
    */
-  private static Ack complete(
-      ClusterRuntime rt,
-      String migrationId,
-      byte[] data,
-      boolean checksumMatches,
-      long seq,
-      boolean activate,
-      String engine,
-      long streamMicros) {
+  private Ack complete(
+      String migrationId, byte[] data, long seq, String engine, long streamMicros) {
     long t0 = System.nanoTime();
-    if (!checksumMatches) {
-      throw FerryException.badRequest("bundle checksum mismatch");
-    }
     MigrationBundle bundle;
     ProcessImage image;
     try {
@@ -225,19 +204,17 @@ final class TransferServer implements AutoCloseable {
     } catch (IOException ex) {
       throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
     }
-    rt.processes.adoptIncoming(migrationId, bundle);
+    ProcessRecord adopted = rt.processes.adoptIncoming(migrationId, bundle);
     long stored = System.nanoTime();
-    Ack.Builder ack =
-        Ack.newBuilder()
-            .setSeq(seq)
-            .setPresent(true)
-            .setStreamMicros(streamMicros)
-            .setStoreMicros((stored - t0) / 1000);
-    if (activate) {
-      ack.setInfo(Wire.info(activate(rt, migrationId, engine, image)))
-          .setRestoreMicros((System.nanoTime() - stored) / 1000);
-    }
-    return ack.build();
+    ProcessInfo info = activate(migrationId, engine, adopted, image);
+    return Ack.newBuilder()
+        .setSeq(seq)
+        .setPresent(true)
+        .setStreamMicros(streamMicros)
+        .setStoreMicros((stored - t0) / 1000)
+        .setInfo(Wire.info(info))
+        .setRestoreMicros((System.nanoTime() - stored) / 1000)
+        .build();
   }
 
   /**
@@ -245,13 +222,13 @@ final class TransferServer implements AutoCloseable {
    * resumes it). Once it runs, this node also places the process's shard here, so that requests
    * find it even if the source is lost before it has placed the shard itself.
    */
-  static ProcessInfo activate(
-      ClusterRuntime rt, String migrationId, String engine, ProcessImage image) {
+  private ProcessInfo activate(
+      String migrationId, String engine, ProcessRecord adopted, ProcessImage image) {
     ProcessInfo info;
     try {
       info =
           rt.processes.activateIncoming(
-              migrationId, engine.isEmpty() ? null : Engine.parse(engine), image);
+              migrationId, engine.isEmpty() ? null : Engine.parse(engine), adopted, image);
     } catch (RuntimeException e) {
       if (!rt.processes.arrivedBy(migrationId)) {
         rt.processes.abortIncoming(migrationId);

@@ -4,18 +4,15 @@ import com.google.protobuf.ByteString;
 import dev.ferry.node.service.CheckpointResult;
 import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.LogChunk;
-import dev.ferry.node.service.MigrationInfo;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.ProtoRecords;
 import dev.ferry.transport.proto.CheckpointInfo;
 import dev.ferry.transport.proto.CheckpointMsg;
 import dev.ferry.transport.proto.ErrorMsg;
 import dev.ferry.transport.proto.LogChunkMsg;
-import dev.ferry.transport.proto.MigrationRecord;
 import dev.ferry.transport.proto.ProcessInfoMsg;
 import dev.ferry.transport.proto.ProcessRecord;
 import dev.ferry.transport.proto.ProcessReply;
-import java.time.Instant;
 
 /** Conversions between the service's records and the Protobuf messages that cross nodes. */
 final class Wire {
@@ -30,8 +27,8 @@ final class Wire {
             .addAllArgs(i.args())
             .setState(ProcessRecord.State.valueOf(i.state().name()))
             .setNode(i.node() == null ? "" : i.node())
-            .setStartedAtMicros(micros(i.startedAt()))
-            .setEndedAtMicros(i.endedAt() == null ? 0 : micros(i.endedAt()));
+            .setStartedAtMicros(ProtoRecords.micros(i.startedAt()))
+            .setEndedAtMicros(i.endedAt() == null ? 0 : ProtoRecords.micros(i.endedAt()));
     if (i.exitCode() != null) {
       r.setHasExitCode(true).setExitCode(i.exitCode());
     }
@@ -61,10 +58,6 @@ final class Wire {
         .setMemoryPages(c.memoryPages())
         .setLeftRunning(c.leftRunning())
         .build();
-  }
-
-  static CheckpointResult checkpoint(String pid, CheckpointInfo c) {
-    return ProtoRecords.checkpoint(pid, c);
   }
 
   static ProcessReply reply(ProcessInfo i) {
@@ -113,17 +106,5 @@ final class Wire {
       kind = FerryException.Kind.INTERNAL;
     }
     return new FerryException(kind, m.getMessage());
-  }
-
-  static MigrationInfo migration(MigrationRecord r) {
-    return ProtoRecords.migration(r);
-  }
-
-  static long micros(Instant t) {
-    return ProtoRecords.micros(t);
-  }
-
-  static long nowMicros() {
-    return ProtoRecords.nowMicros();
   }
 }

@@ -694,46 +694,37 @@ public final class PagedMemory implements Memory {
   // an array load and a VarHandle access (plus, for writes, the dirty bit and epoch). Everything
   // else — straddling two pages, an absent page, out of bounds — takes readSlow / writeSlow.
 
-  @Override
-  public byte read(int addr) {
+  /**
+   * The resident page holding the {@code width} bytes at {@code addr}, if they lie within one page
+   * and it is resident; otherwise null, and the caller takes its slow path.
+   */
+  private byte[] fast(int addr, int width) {
     byte[][] pg = pages;
     int page = addr >>> shift;
-    if (page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        return p[addr & mask];
-      }
-    }
-    return (byte) readSlow(addr, 1);
+    return (addr & mask) + width <= pageSize && page < pg.length ? pg[page] : null;
+  }
+
+  @Override
+  public byte read(int addr) {
+    byte[] p = fast(addr, 1);
+    return p != null ? p[addr & mask] : (byte) readSlow(addr, 1);
   }
 
   @Override
   public void writeByte(int addr, byte data) {
-    byte[][] pg = pages;
-    int page = addr >>> shift;
-    if (page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        p[addr & mask] = data;
-        touched(page);
-        return;
-      }
+    byte[] p = fast(addr, 1);
+    if (p != null) {
+      p[addr & mask] = data;
+      touched(addr >>> shift);
+    } else {
+      writeSlow(addr, 1, data);
     }
-    writeSlow(addr, 1, data);
   }
 
   @Override
   public short readShort(int addr) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 2 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        return (short) SHORT.get(p, off);
-      }
-    }
-    return (short) readSlow(addr, 2);
+    byte[] p = fast(addr, 2);
+    return p != null ? (short) SHORT.get(p, addr & mask) : (short) readSlow(addr, 2);
   }
 
   @Override
@@ -743,78 +734,47 @@ public final class PagedMemory implements Memory {
 
   @Override
   public void writeShort(int addr, short data) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 2 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        SHORT.set(p, off, data);
-        touched(page);
-        return;
-      }
+    byte[] p = fast(addr, 2);
+    if (p != null) {
+      SHORT.set(p, addr & mask, data);
+      touched(addr >>> shift);
+    } else {
+      writeSlow(addr, 2, data);
     }
-    writeSlow(addr, 2, data);
   }
 
   @Override
   public int readInt(int addr) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 4 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        return (int) INT.get(p, off);
-      }
-    }
-    return (int) readSlow(addr, 4);
+    byte[] p = fast(addr, 4);
+    return p != null ? (int) INT.get(p, addr & mask) : (int) readSlow(addr, 4);
   }
 
   @Override
   public void writeI32(int addr, int data) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 4 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        INT.set(p, off, data);
-        touched(page);
-        return;
-      }
+    byte[] p = fast(addr, 4);
+    if (p != null) {
+      INT.set(p, addr & mask, data);
+      touched(addr >>> shift);
+    } else {
+      writeSlow(addr, 4, data);
     }
-    writeSlow(addr, 4, data);
   }
 
   @Override
   public long readLong(int addr) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 8 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        return (long) LONG.get(p, off);
-      }
-    }
-    return readSlow(addr, 8);
+    byte[] p = fast(addr, 8);
+    return p != null ? (long) LONG.get(p, addr & mask) : readSlow(addr, 8);
   }
 
   @Override
   public void writeLong(int addr, long data) {
-    int off = addr & mask;
-    int page = addr >>> shift;
-    byte[][] pg = pages;
-    if (off + 8 <= pageSize && page < pg.length) {
-      byte[] p = pg[page];
-      if (p != null) {
-        LONG.set(p, off, data);
-        touched(page);
-        return;
-      }
+    byte[] p = fast(addr, 8);
+    if (p != null) {
+      LONG.set(p, addr & mask, data);
+      touched(addr >>> shift);
+    } else {
+      writeSlow(addr, 8, data);
     }
-    writeSlow(addr, 8, data);
   }
 
   // Floats go through their raw bits, so NaN payloads survive exactly.

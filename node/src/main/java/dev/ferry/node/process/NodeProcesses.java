@@ -1,6 +1,7 @@
 package dev.ferry.node.process;
 
 import dev.ferry.config.FerrySettings;
+import dev.ferry.node.DaemonThreads;
 import dev.ferry.node.runtime.LoadedModule;
 import dev.ferry.node.runtime.ModuleRegistry;
 import dev.ferry.node.runtime.NoMigrationPointException;
@@ -77,19 +78,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private final Map<String, String> moved = new ConcurrentHashMap<>();
 
   private final ExecutorService ops =
-      Executors.newCachedThreadPool(
-          r -> {
-            Thread t = new Thread(r, "ferry-ops");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newCachedThreadPool(DaemonThreads.named("ferry-ops"));
   private final ScheduledExecutorService flusher =
-      Executors.newSingleThreadScheduledExecutor(
-          r -> {
-            Thread t = new Thread(r, "ferry-log-flush");
-            t.setDaemon(true);
-            return t;
-          });
+      Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-log-flush"));
   private volatile boolean closing;
   private volatile Listener listener = (pid, what, code, engine, error) -> {};
 
@@ -878,7 +869,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * Until {@link #activateIncoming} it is invisible; {@link #abortIncoming} removes it, and so does
    * the next start of the node if it was never activated.
    */
-  public void adoptIncoming(String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
+  public ProcessRecord adoptIncoming(
+      String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
     refuseWhenClosing();
     ProcessRecord rec = b.getRecord();
     String pid = rec.getId();
@@ -930,31 +922,22 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         });
     store.sync();
-  }
-
-  /** Resumes an adopted process here; from now on this node runs it. */
-  public ProcessInfo activateIncoming(String migrationId, Engine engine) {
-    return activateIncoming(migrationId, engine, null);
+    return incoming;
   }
 
   /**
-   * Resumes an adopted process here from {@code image} (null: the image it stored), which must be
-   * the image {@link #adoptIncoming} stored; from now on this node runs it.
+   * Resumes an adopted process here: {@code adopted} and {@code image} are the record {@link
+   * #adoptIncoming} returned and the image it stored, already in hand, so neither is read back.
+   * From now on this node runs the process.
    */
-  public ProcessInfo activateIncoming(String migrationId, Engine engine, ProcessImage image) {
-    String pid = incomingPid(migrationId);
-    ProcessRecord rec;
-    try {
-      rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(pid).orElseThrow());
-    } catch (IOException | java.util.NoSuchElementException ex) {
-      throw new FerryException(
-          FerryException.Kind.INTERNAL, "incoming record of " + pid + " missing");
-    }
+  public ProcessInfo activateIncoming(
+      String migrationId, Engine engine, ProcessRecord adopted, ProcessImage image) {
+    String pid = adopted.getId();
     Entry e;
     try {
       e =
           new Entry(
-              pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
+              pid, adopted, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
     } catch (IOException ex) {
       throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
     }
@@ -962,7 +945,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       restoreLocked(
           e,
           engine != null ? engine : defaultEngine,
-          image != null ? image : storedImage(e),
+          image,
           w -> {
             w.delete(TableName.META, "incoming:" + migrationId);
             w.delete(TableName.META, "moved:" + pid);

@@ -12,6 +12,8 @@ import com.dylibso.chicory.wasm.types.MemoryLimits;
 import com.dylibso.chicory.wasm.types.MutabilityType;
 import com.dylibso.chicory.wasm.types.ValType;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.ferry.node.DaemonThreads;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.wasi.CallGate;
 import dev.ferry.node.wasi.FerryWasi;
@@ -66,12 +68,7 @@ public final class WasmProcess implements CallGate {
   /** Freeze timeouts of every process; cancelled tasks leave the queue at once. */
   private static final java.util.concurrent.ScheduledThreadPoolExecutor TIMEOUTS =
       new java.util.concurrent.ScheduledThreadPoolExecutor(
-          1,
-          r -> {
-            Thread t = new Thread(r, "ferry-freeze-timeouts");
-            t.setDaemon(true);
-            return t;
-          });
+          1, DaemonThreads.named("ferry-freeze-timeouts"));
 
   static {
     TIMEOUTS.setRemoveOnCancelPolicy(true);
@@ -667,8 +664,8 @@ public final class WasmProcess implements CallGate {
     Memory mem = instance.memory();
     int pages = mem.pages();
     LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
-    // One bulk copy out of the engine's memory, then runs of non-zero pages copied once more
-    // into the image.
+    // One bulk copy out of the engine's memory; the image's runs of non-zero pages are slices of
+    // it (the array is never written again), not copies.
     byte[] all = mem.readBytes(0, pages * PAGE);
     int runStart = -1;
     for (int p = 0; p <= pages; p++) {
@@ -679,7 +676,8 @@ public final class WasmProcess implements CallGate {
         lm.addRuns(
             MemoryRun.newBuilder()
                 .setFirstPage(runStart)
-                .setData(ByteString.copyFrom(all, runStart * PAGE, (p - runStart) * PAGE)));
+                .setData(
+                    UnsafeByteOperations.unsafeWrap(all, runStart * PAGE, (p - runStart) * PAGE)));
         runStart = -1;
       }
     }

@@ -55,13 +55,6 @@ class CheckpointRestoreTest {
           new Workload("lines", List.of("20000", "500", "unbuffered"), Map.of(), List.of()),
           new Workload("spin-preemptible", List.of("12000000"), Map.of(), List.of()));
 
-  static final Engine[][] ENGINE_PAIRS = {
-    {Engine.INTERPRETER, Engine.INTERPRETER},
-    {Engine.COMPILED, Engine.COMPILED},
-    {Engine.INTERPRETER, Engine.COMPILED},
-    {Engine.COMPILED, Engine.INTERPRETER},
-  };
-
   @TempDir static Path dir;
   static ProcessHarness node;
   static final Map<String, String> hashes = new ConcurrentHashMap<>();
@@ -80,7 +73,7 @@ class CheckpointRestoreTest {
   static Stream<Arguments> cases() {
     List<Arguments> all = new ArrayList<>();
     for (Workload w : WORKLOADS) {
-      for (Engine[] pair : ENGINE_PAIRS) {
+      for (Engine[] pair : ProcessHarness.ENGINE_PAIRS) {
         all.add(Arguments.of(w, pair[0], pair[1]));
       }
     }

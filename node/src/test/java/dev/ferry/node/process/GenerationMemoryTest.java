@@ -67,13 +67,6 @@ class GenerationMemoryTest {
 
   static final int WASM_PAGE = 65536;
 
-  static final Engine[][] ENGINE_PAIRS = {
-    {Engine.INTERPRETER, Engine.INTERPRETER},
-    {Engine.COMPILED, Engine.COMPILED},
-    {Engine.INTERPRETER, Engine.COMPILED},
-    {Engine.COMPILED, Engine.INTERPRETER},
-  };
-
   @TempDir static Path dir;
   static ProcessHarness node;
   static String hash;
@@ -103,7 +96,7 @@ class GenerationMemoryTest {
   }
 
   static Stream<Arguments> enginePairs() {
-    return Stream.of(ENGINE_PAIRS).map(p -> Arguments.of(p[0], p[1]));
+    return Stream.of(ProcessHarness.ENGINE_PAIRS).map(p -> Arguments.of(p[0], p[1]));
   }
 
   @ParameterizedTest(name = "{0} -> {1}")

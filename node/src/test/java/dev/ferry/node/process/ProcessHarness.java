@@ -19,6 +19,14 @@ import java.util.concurrent.TimeUnit;
 
 /** A node's process layer over a real store in a temp dir, without the cluster. */
 final class ProcessHarness implements AutoCloseable {
+  /** Checkpointed on the first engine, restored on the second: every combination. */
+  static final Engine[][] ENGINE_PAIRS = {
+    {Engine.INTERPRETER, Engine.INTERPRETER},
+    {Engine.COMPILED, Engine.COMPILED},
+    {Engine.INTERPRETER, Engine.COMPILED},
+    {Engine.COMPILED, Engine.INTERPRETER},
+  };
+
   final FerrySettings settings;
   final FerryStore store;
   final NodeProcesses processes;
