@@ -161,6 +161,13 @@ public final class ClusterRuntime {
     system.receptionist().tell(Receptionist.subscribe(AGENTS, listener));
     agents.put(nodeName, agent);
     system.systemActorOf(MembershipEvents.create(this), "membership-events", Props.empty());
+    // A topic registers with the receptionist only once it has a local subscriber, and other nodes
+    // publish to it only once that registration has spread (seconds under load). A permanent
+    // subscriber keeps this node's registration from start-up on, so that whoever subscribes
+    // later (GET /v1/events) gets other nodes' events from the first one.
+    topic.tell(
+        Topic.subscribe(
+            system.systemActorOf(Behaviors.<FerryEvent>ignore(), "events-anchor", Props.empty())));
     processes.setListener(this::processEvent);
     java.util.List<java.util.concurrent.CompletableFuture<Done>> placed =
         new java.util.ArrayList<>();
