@@ -8,6 +8,9 @@ public interface MigrationContext {
 
   String pid();
 
+  /** The node the process moves from (this node). */
+  String sourceNode();
+
   SourceProcess source();
 
   Destination destination();
@@ -17,6 +20,12 @@ public interface MigrationContext {
 
   /** Records the bytes a phase moved. */
   void bytesMoved(long bytes);
+
+  /** Records what a paging strategy moved (pages dirty, moved before/during/after the freeze). */
+  void pages(PageReport report);
+
+  /** The last {@link #pages} report, or null. */
+  PageReport pageReport();
 
   /** True once the operator cancelled the migration; strategies check it between steps. */
   boolean cancelled();

@@ -22,6 +22,14 @@ public interface MigrationStrategy {
         .map(NodeCandidate::name);
   }
 
+  /**
+   * Why this strategy cannot move the process to {@code toNode}, the operator's explicit choice, or
+   * empty if it can. Asked before a migration is created, so a refusal changes nothing.
+   */
+  default Optional<String> refuse(String pid, String toNode, Optional<PagingView> paging) {
+    return Optional.empty();
+  }
+
   /** Work done while the process still runs (pre-copy rounds, replication...). Default: none. */
   default void prepare(MigrationContext ctx) throws MigrationException {}
 
@@ -36,6 +44,14 @@ public interface MigrationStrategy {
   /** Undo: the process must run on at the source. {@code capture} is null if never frozen. */
   void abort(MigrationContext ctx, Capture capture, Throwable cause);
 
-  /** A node a process could move to. */
-  record NodeCandidate(String name, double load, int processes) {}
+  /**
+   * A node a process could move to.
+   *
+   * @param holdsReplica whether it holds a replica of the process's paging file
+   */
+  record NodeCandidate(String name, double load, int processes, boolean holdsReplica) {
+    public NodeCandidate(String name, double load, int processes) {
+      this(name, load, processes, false);
+    }
+  }
 }

@@ -19,17 +19,21 @@ public final class Strategies {
 
   public static Strategies load(FerrySettings settings) {
     Strategies s = new Strategies();
+    Set<String> known =
+        new java.util.TreeSet<>(Set.of(DataSegmentStrategy.NAME, GfvmStrategy.NAME));
     for (String name : settings.strategyNames()) {
-      if (!name.equals(DataSegmentStrategy.NAME)) {
+      if (!known.contains(name)) {
         throw new InvalidSettingsException(
-            "ferry.strategies." + name,
-            "unknown strategy; available: " + Set.of(DataSegmentStrategy.NAME));
+            "ferry.strategies." + name, "unknown strategy; available: " + known);
       }
     }
     s.byName.put(
         DataSegmentStrategy.NAME,
         new DataSegmentStrategy(
             DataSegmentSettings.from(settings.strategy(DataSegmentStrategy.NAME))));
+    s.byName.put(
+        GfvmStrategy.NAME,
+        new GfvmStrategy(GfvmSettings.from(settings.strategy(GfvmStrategy.NAME))));
     return s;
   }
 

@@ -66,4 +66,60 @@ class StrategiesTest {
             .orElseThrow());
     assertTrue(s.chooseDestination(List.of()).isEmpty());
   }
+
+  @Test
+  void offersGfvmWithItsDefaults() {
+    Strategies s = Strategies.load(settings(""));
+    GfvmStrategy g = (GfvmStrategy) s.get("gfvm").orElseThrow();
+    assertEquals(2, g.settings().replicationFactor());
+    assertEquals(4096, g.settings().pageSize());
+    assertEquals(false, g.settings().allowFullCopy());
+  }
+
+  @Test
+  void rejectsBadGfvmSettingsNamingTheKey() {
+    for (String[] c :
+        List.of(
+            new String[] {"replication-factor = 0", "ferry.strategies.gfvm.replication-factor: "},
+            new String[] {"page-size = 5000", "ferry.strategies.gfvm.page-size: "},
+            new String[] {"page-size = 128KiB", "ferry.strategies.gfvm.page-size: "},
+            new String[] {"flush-interval = 0s", "ferry.strategies.gfvm.flush-interval: "},
+            new String[] {"quiet-time = -1s", "ferry.strategies.gfvm.quiet-time: "},
+            new String[] {"allow-full-copy = maybe", "ferry.strategies.gfvm.allow-full-copy: "},
+            new String[] {"replicas = 3", "ferry.strategies.gfvm.replicas: "})) {
+      InvalidSettingsException e = rejects("ferry.strategies.gfvm { " + c[0] + " }");
+      assertTrue(e.getMessage().startsWith(c[1]), c[0] + " -> " + e.getMessage());
+    }
+  }
+
+  @Test
+  void gfvmChoosesTheLeastLoadedReplicaHolderAndRefusesOthers() {
+    GfvmStrategy g = (GfvmStrategy) Strategies.load(settings("")).get("gfvm").orElseThrow();
+    List<MigrationStrategy.NodeCandidate> c =
+        List.of(
+            new MigrationStrategy.NodeCandidate("a", 0.1, 0, false),
+            new MigrationStrategy.NodeCandidate("b", 0.9, 3, true),
+            new MigrationStrategy.NodeCandidate("c", 0.5, 1, true));
+    assertEquals("c", g.chooseDestination(c).orElseThrow());
+    assertTrue(
+        g.chooseDestination(List.of(new MigrationStrategy.NodeCandidate("a", 0, 0, false)))
+            .isEmpty());
+    PagingView paging = new PagingView(4096, List.of("b", "c"), 10, 1);
+    assertTrue(g.refuse("p-1", "b", java.util.Optional.of(paging)).isEmpty());
+    String no = g.refuse("p-1", "a", java.util.Optional.of(paging)).orElseThrow();
+    assertTrue(no.contains("holds no replica") && no.contains("b, c"), no);
+    String flat = g.refuse("p-1", "b", java.util.Optional.empty()).orElseThrow();
+    assertTrue(flat.contains("--paged"), flat);
+
+    GfvmStrategy full =
+        (GfvmStrategy)
+            Strategies.load(settings("ferry.strategies.gfvm.allow-full-copy = true"))
+                .get("gfvm")
+                .orElseThrow();
+    assertTrue(full.refuse("p-1", "a", java.util.Optional.of(paging)).isEmpty());
+    assertEquals(
+        "a",
+        full.chooseDestination(List.of(new MigrationStrategy.NodeCandidate("a", 0, 0, false)))
+            .orElseThrow());
+  }
 }

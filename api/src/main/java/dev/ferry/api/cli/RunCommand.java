@@ -57,6 +57,14 @@ final class RunCommand extends ApiCommand {
       description = "Add migration points at loop heads, so CPU-bound loops can be checkpointed.")
   boolean preemptible;
 
+  @Option(
+      names = "--paged",
+      description = {
+        "Run on paged memory with a paging file replicated on other nodes",
+        "(ferry.strategies.gfvm): what --strategy gfvm migrates."
+      })
+  boolean paged;
+
   @Mixin JsonOption json;
 
   @Parameters(index = "0", paramLabel = "MODULE.wasm", description = "The WebAssembly module.")
@@ -84,6 +92,9 @@ final class RunCommand extends ApiCommand {
     body.put("args", args);
     body.put("env", environment);
     body.put("files", sandboxFiles);
+    if (paged) {
+      body.put("paged", true);
+    }
     JsonNode process = api.run(body);
     if (json.json) {
       printJson(process);

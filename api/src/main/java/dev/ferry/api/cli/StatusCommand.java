@@ -13,7 +13,9 @@ import picocli.CommandLine.Parameters;
 @Command(
     name = "status",
     mixinStandardHelpOptions = true,
-    description = "Show one process: state, engine, node, exit code, output sizes.")
+    description =
+        "Show one process: state, engine, node, exit code, output sizes; for a paged process, its"
+            + " resident, dirty and replicated page counts and where the replicas are.")
 final class StatusCommand extends ApiCommand {
   @Mixin JsonOption json;
 
@@ -58,6 +60,31 @@ final class StatusCommand extends ApiCommand {
                 + " image, freeze "
                 + Formats.millis(c.freezeMicros())
                 + (c.leftRunning() ? " (left running)" : ""));
+    if (p.paging() != null) {
+      var g = p.paging();
+      line(
+          b,
+          "Pages",
+          String.format(
+              Locale.ROOT,
+              "%d of %s: %d resident, %d dirty, %d in the paging file",
+              g.pages(),
+              Formats.bytes(g.pageSize()),
+              g.resident(),
+              g.dirty(),
+              g.stored()));
+      StringBuilder r = new StringBuilder();
+      for (var rep : g.replicas()) {
+        if (r.length() > 0) {
+          r.append(", ");
+        }
+        r.append(rep.node().isEmpty() ? "(none)" : rep.node())
+            .append(" ")
+            .append(rep.state())
+            .append(rep.node().isEmpty() ? "" : " " + rep.pages() + " pages");
+      }
+      line(b, "Replicas", r.length() == 0 ? "none (replication-factor = 1)" : r.toString());
+    }
     if (p.error() != null) {
       line(b, "Error", p.error());
     }

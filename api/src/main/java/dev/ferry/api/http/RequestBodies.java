@@ -23,7 +23,8 @@ import java.util.Set;
  */
 public final class RequestBodies {
   /** The fields of {@code POST /v1/processes}, in documentation order. */
-  public static final List<String> RUN_FIELDS = List.of("module", "engine", "args", "env", "files");
+  public static final List<String> RUN_FIELDS =
+      List.of("module", "engine", "args", "env", "files", "paged");
 
   /** The fields of {@code POST /v1/processes/{pid}/restore}. */
   public static final List<String> RESTORE_FIELDS = List.of("engine");
@@ -33,7 +34,9 @@ public final class RequestBodies {
 
   private RequestBodies() {}
 
-  /** Parses {@code {"module", "engine", "args", "env", "files"}} into a {@link RunRequest}. */
+  /**
+   * Parses {@code {"module", "engine", "args", "env", "files", "paged"}} into a {@link RunRequest}.
+   */
   public static RunRequest runRequest(byte[] body) {
     JsonNode root = parseObject(body, false);
     checkFields(root, RUN_FIELDS);
@@ -45,12 +48,17 @@ public final class RequestBodies {
     if (!module.isTextual() || module.asText().isBlank()) {
       throw FerryException.badRequest("field 'module' must be a non-empty string (a module hash)");
     }
+    JsonNode paged = root.get("paged");
+    if (paged != null && !paged.isNull() && !paged.isBoolean()) {
+      throw FerryException.badRequest("field 'paged' must be true or false");
+    }
     return new RunRequest(
         module.asText(),
         engine(root.get("engine")),
         args(root.get("args")),
         env(root.get("env")),
-        files(root.get("files")));
+        files(root.get("files")),
+        paged != null && paged.asBoolean(false));
   }
 
   /**

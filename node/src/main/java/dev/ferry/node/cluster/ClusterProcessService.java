@@ -144,7 +144,8 @@ public final class ClusterProcessService implements ClusterService {
     StartProcess.Builder s =
         StartProcess.newBuilder()
             .setModuleHash(req.moduleHash() == null ? "" : req.moduleHash())
-            .setEngine(req.engine() == null ? "" : req.engine().wireName());
+            .setEngine(req.engine() == null ? "" : req.engine().wireName())
+            .setPaged(req.paged());
     if (req.args() != null) {
       s.addAllArgs(req.args());
     }
@@ -357,20 +358,47 @@ public final class ClusterProcessService implements ClusterService {
                           .thenApply(
                               nodes -> {
                                 List<MigrationStrategy.NodeCandidate> c = new ArrayList<>();
+                                if (p.paging() == null) {
+                                  s.refuse(pid, null, java.util.Optional.empty())
+                                      .ifPresent(
+                                          why -> {
+                                            throw FerryException.conflict(why);
+                                          });
+                                }
+                                java.util.Set<String> holders = new java.util.HashSet<>();
+                                if (p.paging() != null) {
+                                  for (var r : p.paging().replicas()) {
+                                    if ("in-sync".equals(r.state())) {
+                                      holders.add(r.node());
+                                    }
+                                  }
+                                }
                                 for (NodeInfo n : nodes) {
                                   if (!n.name().equals(p.node())
                                       && "up".equals(n.status())
                                       && n.engine() != null) {
                                     c.add(
                                         new MigrationStrategy.NodeCandidate(
-                                            n.name(), n.load(), n.processes()));
+                                            n.name(),
+                                            n.load(),
+                                            n.processes(),
+                                            holders.contains(n.name())));
                                   }
                                 }
                                 return s.chooseDestination(c)
                                     .orElseThrow(
                                         () ->
                                             FerryException.conflict(
-                                                "no other node to move " + pid + " to"));
+                                                s.name().equals("gfvm")
+                                                    ? "no node holding an in-sync replica of "
+                                                        + pid
+                                                        + "'s paging file is up (see ferry"
+                                                        + " status "
+                                                        + pid
+                                                        + "); name one with --to, or set"
+                                                        + " ferry.strategies.gfvm"
+                                                        + ".allow-full-copy = true"
+                                                    : "no other node to move " + pid + " to"));
                               }));
     }
     String id = "m-" + hex(6);

@@ -97,6 +97,9 @@ public final class ClusterRuntime {
           "cannot open the migration receiver on " + settings.node().host() + ": " + e, e);
     }
     system.getWhenTerminated().thenRun(transfer::close);
+    PageChannels pages = new PageChannels(this, processes.paging().settings().transferTimeout());
+    processes.paging().setPeers(pages);
+    system.getWhenTerminated().thenRun(pages::close);
     this.resolver = ActorRefResolver.get(system);
     this.sharding = ClusterSharding.get(system);
     this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());

@@ -59,6 +59,8 @@ final class MembershipEvents {
                     } else {
                       return Behaviors.same();
                     }
+                    // Replica sets of this node's paging files may need a new member.
+                    rt.processes.paging().membershipChanged();
                     boolean self = m.address().equals(cluster.selfMember().address());
                     boolean leader =
                         cluster.state().getLeader() != null

@@ -315,6 +315,33 @@ final class MigrationCoordinator implements MigrationContext {
     return cancelled && !committing;
   }
 
+  @Override
+  public String sourceNode() {
+    return rt.nodeName;
+  }
+
+  private volatile dev.ferry.strategies.PageReport pageReport;
+
+  @Override
+  public void pages(dev.ferry.strategies.PageReport report) {
+    pageReport = report;
+    update(
+        r ->
+            r.setPagesDirtyAtFreeze(report.dirtyAtFreeze())
+                .setPagesBeforeFreeze(report.beforeFreeze())
+                .setPagesDuringFreeze(report.duringFreeze())
+                .setPagesAfterFreeze(report.afterFreeze())
+                .setRounds(report.rounds())
+                .setBytesDuringFreeze(report.bytesDuringFreeze())
+                .clearReplicas()
+                .addAllReplicas(report.replicas()));
+  }
+
+  @Override
+  public dev.ferry.strategies.PageReport pageReport() {
+    return pageReport;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // The process at this node
 
@@ -356,6 +383,18 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
+    public Payload bundle(
+        Capture c, boolean includeModule, boolean sharedFiles, java.util.List<String> replicasAfter)
+        throws MigrationException {
+      try {
+        return rt.processes.bundle(
+            pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles, replicasAfter);
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
     public void resume(Capture c) {
       rt.processes.resumeAfterAbort(pid, ((FrozenCapture) c).frozen());
     }
@@ -363,6 +402,37 @@ final class MigrationCoordinator implements MigrationContext {
     @Override
     public void discard(Capture c, boolean sharedFiles) {
       rt.processes.discardAfterCommit(pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode);
+    }
+
+    @Override
+    public void discardKeepingPagingFile(
+        Capture c, boolean sharedFiles, java.util.List<String> replicasAfter) {
+      rt.processes.discardAfterCommit(
+          pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode, replicasAfter);
+    }
+
+    @Override
+    public java.util.Optional<dev.ferry.strategies.PagingView> paging() {
+      return rt.processes.pagingView(pid);
+    }
+
+    @Override
+    public Capture freezePaged() throws MigrationException {
+      try {
+        return new FrozenCapture(rt.processes.freezeForMigration(pid, true));
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public dev.ferry.strategies.PageFlush flushFrozen(Capture c, String mustHold, String fullCopyTo)
+        throws MigrationException {
+      try {
+        return rt.processes.flushFrozen(pid, mustHold, fullCopyTo);
+      } catch (IOException | RuntimeException e) {
+        throw new MigrationException("writing the dirty pages out failed: " + e.getMessage(), e);
+      }
     }
   }
 

@@ -227,6 +227,8 @@ final class ProcessEntity {
                 + " is "
                 + state.map(x -> x.name().toLowerCase()).orElse("gone")
                 + "; only a running process can be migrated";
+      } else {
+        error = strategy.refuse(pid, m.getToNode(), rt.processes.pagingView(pid)).orElse(null);
       }
     }
     if (error != null) {
@@ -257,7 +259,8 @@ final class ProcessEntity {
             s.getEngine().isEmpty() ? null : Engine.parse(s.getEngine()),
             List.copyOf(s.getArgsList()),
             env,
-            files);
+            files,
+            s.getPaged());
     return rt.processes.run(pid, req).thenApply(Wire::reply);
   }
 

@@ -128,6 +128,10 @@ final class TransferServer implements AutoCloseable {
     if (c.getSeq() != 0 || !c.getSecret().equals(secret)) {
       throw new IOException("not a migration from a cluster member (no or wrong secret)");
     }
+    if (c.getPages()) {
+      servePages(in, out);
+      return;
+    }
     String migrationId = c.getMigrationId();
     try {
       if (c.getTotalBytes() < 0 || c.getTotalBytes() > Integer.MAX_VALUE - 16) {
@@ -179,6 +183,28 @@ final class TransferServer implements AutoCloseable {
       }
     } catch (RuntimeException e) {
       Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
+      out.flush();
+    }
+  }
+
+  /**
+   * A page channel: requests on another node's paging files (replica writes, reads, drops), each
+   * answered in order. An idle channel stays open; the client closes it.
+   */
+  private void servePages(Frames.Reader in, DataOutputStream out) throws IOException {
+    Frames.OnTimeout idle =
+        () -> {
+          if (closed) {
+            throw new IOException("node stopping");
+          }
+        };
+    while (!closed) {
+      byte[] frame = in.next(idle);
+      CodedInputStream ci = CodedInputStream.newInstance(frame);
+      ci.enableAliasing(true);
+      dev.ferry.transport.proto.PageRequest req =
+          dev.ferry.transport.proto.PageRequest.parseFrom(ci);
+      Frames.write(out, rt.processes.paging().serve(req));
       out.flush();
     }
   }

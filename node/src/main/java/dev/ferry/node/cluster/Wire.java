@@ -38,15 +38,23 @@ final class Wire {
     if (i.lastCheckpoint() != null) {
       r.setLastCheckpoint(checkpointInfo(i.lastCheckpoint()));
     }
-    return ProcessInfoMsg.newBuilder()
-        .setRecord(r)
-        .setStdoutBytes(i.stdoutBytes())
-        .setStderrBytes(i.stderrBytes())
-        .build();
+    ProcessInfoMsg.Builder b =
+        ProcessInfoMsg.newBuilder()
+            .setRecord(r)
+            .setStdoutBytes(i.stdoutBytes())
+            .setStderrBytes(i.stderrBytes());
+    if (i.paging() != null) {
+      b.setPaging(ProtoRecords.paging(i.paging()));
+    }
+    return b.build();
   }
 
   static ProcessInfo info(ProcessInfoMsg m) {
-    return ProtoRecords.processInfo(m.getRecord(), m.getStdoutBytes(), m.getStderrBytes());
+    return ProtoRecords.processInfo(
+        m.getRecord(),
+        m.getStdoutBytes(),
+        m.getStderrBytes(),
+        m.hasPaging() ? m.getPaging() : null);
   }
 
   static CheckpointInfo checkpointInfo(CheckpointResult c) {

@@ -124,6 +124,7 @@ public final class PagedMemory implements Memory {
 
   private final MemoryLimits limits;
   private final PageSource source;
+  private final boolean sourceHoldsContent;
   private final int pageSize;
   private final int shift;
   private final int mask;
@@ -166,7 +167,19 @@ public final class PagedMemory implements Memory {
    * @param source asked for each page's content on its first access
    */
   public PagedMemory(MemoryLimits limits, int pageSize, PageSource source) {
+    this(limits, pageSize, source, false);
+  }
+
+  /**
+   * @param sourceHoldsContent true when {@code source} already holds the memory's whole current
+   *     content (a paging file being restored): {@link #zero()} and the module's active data
+   *     segments, which Chicory applies on every instantiation, then change nothing, and every page
+   *     is read from the source on first access
+   */
+  public PagedMemory(
+      MemoryLimits limits, int pageSize, PageSource source, boolean sourceHoldsContent) {
     checkPageSize(pageSize);
+    this.sourceHoldsContent = sourceHoldsContent;
     this.limits = Objects.requireNonNull(limits, "limits");
     this.source = Objects.requireNonNull(source, "source");
     this.pageSize = pageSize;
@@ -198,6 +211,17 @@ public final class PagedMemory implements Memory {
     checkPageSize(pageSize);
     Objects.requireNonNull(source, "source");
     return limits -> new PagedMemory(limits, pageSize, source);
+  }
+
+  /**
+   * For restoring a process whose memory is wholly in {@code source} (its paging file): the
+   * instance's memory starts with no page resident and nothing dirty, and Chicory's zeroing and
+   * data segments are skipped (see {@link #PagedMemory(MemoryLimits, int, PageSource, boolean)}).
+   */
+  public static Function<MemoryLimits, Memory> restoreFactory(int pageSize, PageSource source) {
+    checkPageSize(pageSize);
+    Objects.requireNonNull(source, "source");
+    return limits -> new PagedMemory(limits, pageSize, source, true);
   }
 
   /** {@link #factory(int, PageSource)} with 4 KiB pages that start as zeros. */
@@ -316,6 +340,21 @@ public final class PagedMemory implements Memory {
     Objects.checkIndex(page, pageCount());
     byte[] p = (byte[]) PAGE_REF.getAcquire(tables.pages(), page);
     return p == null ? new byte[pageSize] : p.clone();
+  }
+
+  /**
+   * {@link #copyPage(int)} into {@code dst} at {@code offset}; returns false (and writes zeros) if
+   * the page is not resident.
+   */
+  public boolean copyPage(int page, byte[] dst, int offset) {
+    Objects.checkIndex(page, pageCount());
+    byte[] p = (byte[]) PAGE_REF.getAcquire(tables.pages(), page);
+    if (p == null) {
+      Arrays.fill(dst, offset, offset + pageSize, (byte) 0);
+      return false;
+    }
+    System.arraycopy(p, 0, dst, offset, pageSize);
+    return true;
   }
 
   /**
@@ -537,7 +576,7 @@ public final class PagedMemory implements Memory {
   @Override
   public void initialize(Instance instance, DataSegment[] dataSegments, int memoryIndex) {
     this.dataSegments = dataSegments;
-    if (dataSegments == null) {
+    if (dataSegments == null || sourceHoldsContent) {
       return;
     }
     for (DataSegment s : dataSegments) {
@@ -610,6 +649,9 @@ public final class PagedMemory implements Memory {
    */
   @Override
   public void zero() {
+    if (sourceHoldsContent) {
+      return; // the source's pages are the content; nothing to clear
+    }
     int n = pageCount();
     for (int page = 0; page < n; page++) {
       byte[] p = pages[page];

@@ -72,6 +72,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private final ModuleRegistry modules;
   private final Path sandboxes;
   private final Engine defaultEngine;
+  private final dev.ferry.node.paging.PagingFiles paging;
   private final Map<String, Entry> processes = new ConcurrentHashMap<>();
 
   /** Processes that migrated away from this node, and where to. */
@@ -92,6 +93,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   public void setListener(Listener l) {
     this.listener = l;
+  }
+
+  /** The paging files of this node's paged processes and the replicas it keeps for others. */
+  public dev.ferry.node.paging.PagingFiles paging() {
+    return paging;
   }
 
   /** One process as this node knows it. Fields are guarded by the entry's monitor. */
@@ -125,6 +131,21 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             ? Path.of(ds.getString("shared-dir"))
             : settings.node().dataDir().resolve("sandboxes");
     this.defaultEngine = Engine.parse(settings.node().engine());
+    dev.ferry.strategies.GfvmSettings gfvm;
+    try {
+      gfvm = dev.ferry.strategies.GfvmSettings.from(settings.strategy("gfvm"));
+    } catch (dev.ferry.config.InvalidSettingsException ex) {
+      if (settings.strategyNames().contains("gfvm")) {
+        throw ex;
+      }
+      gfvm = dev.ferry.strategies.GfvmSettings.DEFAULTS;
+    }
+    this.paging =
+        new dev.ferry.node.paging.PagingFiles(
+            nodeName,
+            new dev.ferry.node.paging.PageStore(store),
+            gfvm,
+            (pid, what, detail) -> listener.on(pid, what, null, null, detail));
     long every = Math.max(1, settings.runtime().logFlushInterval().toMillis());
     flusher.scheduleWithFixedDelay(this::flushLogs, every, every, TimeUnit.MILLISECONDS);
   }
@@ -276,7 +297,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       throw new FerryException(
           FerryException.Kind.INTERNAL, "cannot prepare the process's sandbox: " + e, e);
     }
-    ProcessRecord rec =
+    ProcessRecord.Builder rb =
         ProcessRecord.newBuilder()
             .setId(id)
             .setModuleHash(module.hash())
@@ -285,15 +306,32 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             .addAllEnv(env)
             .setState(ProcessRecord.State.RUNNING)
             .setStartedAtMicros(nowMicros())
-            .setNode(nodeName)
-            .build();
+            .setNode(nodeName);
+    int pageSize = paging.settings().pageSize();
+    if (req.paged()) {
+      rb.setPaging(
+          dev.ferry.transport.proto.Paging.newBuilder()
+              .setPageSize(pageSize)
+              .setFile(dev.ferry.node.paging.PagingFiles.newFile(id)));
+    }
+    ProcessRecord rec = rb.build();
     Entry e = new Entry(id, rec, new ProcessLog(id, store.logs()), sandbox);
     synchronized (e) {
       try {
-        e.running = WasmProcess.start(spec(e, module, engine, argv, env));
+        e.running =
+            WasmProcess.start(
+                spec(e, module, engine, argv, env),
+                req.paged()
+                    ? dev.ferry.node.memory.PagedMemory.factory(
+                        pageSize, dev.ferry.node.memory.PageSource.zeros())
+                    : null);
       } catch (IOException | RuntimeException ex) {
         deleteTree(sandboxes.resolve(id));
         throw FerryException.badRequest("the module cannot be started: " + ex.getMessage());
+      }
+      if (req.paged()) {
+        paging.create(
+            id, rec.getPaging().getFile(), (dev.ferry.node.memory.PagedMemory) e.running.memory());
       }
       processes.put(id, e);
       persist(rec);
@@ -343,6 +381,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
                   case FROZEN:
                   default:
                     return; // the checkpoint that stopped it has recorded its state
+                }
+                if (e.record.hasPaging()) {
+                  paging.release(e.id, false, List.of());
                 }
                 markFinal(e, b.build());
               }
@@ -553,6 +594,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       } else {
         e.running = null;
         f.stop();
+        if (rec.hasPaging()) {
+          // The image holds the whole memory: a restore starts a new paging file.
+          paging.release(e.id, false, List.of());
+        }
       }
       listener.on(e.id, "checkpointed", null, rec.getEngine(), null);
       return ProtoRecords.checkpoint(e.id, rec.getLastCheckpoint());
@@ -620,8 +665,34 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     e.log.truncate(image.getStdoutLength(), image.getStderrLength());
     List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
     WasmProcess p;
+    java.util.function.Function<
+            com.dylibso.chicory.wasm.types.MemoryLimits, com.dylibso.chicory.runtime.Memory>
+        memory = null;
+    dev.ferry.transport.proto.Paging pg = e.record.hasPaging() ? e.record.getPaging() : null;
+    boolean fromFile = pg != null && image.getMemory().getInPagingFile();
+    if (image.getMemory().getInPagingFile() && pg == null) {
+      throw FerryException.conflict(
+          "process " + e.id + " has an image without memory but no paging file");
+    }
+    if (fromFile) {
+      memory =
+          dev.ferry.node.memory.PagedMemory.restoreFactory(
+              pg.getPageSize(), paging.source(pg.getFile()));
+    } else if (pg != null) {
+      // A full image: the memory is rebuilt from it, into a new paging file.
+      pg =
+          pg.toBuilder()
+              .setFile(dev.ferry.node.paging.PagingFiles.newFile(e.id))
+              .clearReplicas()
+              .build();
+      memory =
+          dev.ferry.node.memory.PagedMemory.factory(
+              pg.getPageSize(), dev.ferry.node.memory.PageSource.zeros());
+    }
     try {
-      p = WasmProcess.restore(spec(e, module, engine, argv, image.getWasi().getEnvList()), image);
+      p =
+          WasmProcess.restore(
+              spec(e, module, engine, argv, image.getWasi().getEnvList()), image, memory);
     } catch (IOException | RuntimeException ex) {
       throw FerryException.conflict(
           "process "
@@ -631,6 +702,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               + "; it stays checkpointed");
     }
     e.running = p;
+    if (pg != null) {
+      var mem = (dev.ferry.node.memory.PagedMemory) p.memory();
+      if (fromFile) {
+        paging.adopt(e.id, pg.getFile(), mem, pg.getReplicasList());
+      } else {
+        paging.create(e.id, pg.getFile(), mem);
+      }
+      e.record = e.record.toBuilder().setPaging(pg).build();
+    }
     e.record =
         e.record.toBuilder()
             .setState(ProcessRecord.State.RUNNING)
@@ -673,8 +753,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * a TIMEOUT, any other failure a CONFLICT whose message starts with {@code failure}.
    */
   private WasmProcess.Frozen freeze(WasmProcess p, String failure) {
+    return freeze(p, failure, false);
+  }
+
+  private WasmProcess.Frozen freeze(WasmProcess p, String failure, boolean memoryInPagingFile) {
     try {
-      return p.freeze(settings.runtime().freezeTimeout().toMillis()).get();
+      return p.freeze(settings.runtime().freezeTimeout().toMillis(), memoryInPagingFile).get();
     } catch (ExecutionException ex) {
       Throwable c = ex.getCause();
       if (c instanceof NoMigrationPointException) {
@@ -711,6 +795,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * MIGRATING, until {@link #resumeAfterAbort} or {@link #discardAfterCommit}.
    */
   public WasmProcess.Frozen freezeForMigration(String pid) {
+    return freezeForMigration(pid, false);
+  }
+
+  /**
+   * {@link #freezeForMigration(String)}; with {@code memoryInPagingFile} the image leaves memory
+   * out (a paged process: its pages go to the paging file, {@link #flushFrozen}).
+   */
+  public WasmProcess.Frozen freezeForMigration(String pid, boolean memoryInPagingFile) {
     Entry e = entry(pid);
     WasmProcess p;
     synchronized (e) {
@@ -725,7 +817,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
       p = e.running;
     }
-    WasmProcess.Frozen f = freeze(p, "process " + pid + " could not be frozen: ");
+    if (memoryInPagingFile && !e.record.hasPaging()) {
+      throw FerryException.conflict("process " + pid + " does not run on paged memory");
+    }
+    WasmProcess.Frozen f =
+        freeze(p, "process " + pid + " could not be frozen: ", memoryInPagingFile);
     synchronized (e) {
       e.log.flush();
       e.record = e.record.toBuilder().setState(ProcessRecord.State.MIGRATING).build();
@@ -739,15 +835,33 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    */
   public dev.ferry.strategies.Payload bundle(
       String pid, WasmProcess.Frozen f, boolean includeModule, boolean sharedFiles) {
+    return bundle(pid, f, includeModule, sharedFiles, null);
+  }
+
+  /**
+   * {@link #bundle(String, WasmProcess.Frozen, boolean, boolean)}; for a paged process moving with
+   * its paging file, {@code replicasAfter} are its replicas once it runs at the destination.
+   */
+  public dev.ferry.strategies.Payload bundle(
+      String pid,
+      WasmProcess.Frozen f,
+      boolean includeModule,
+      boolean sharedFiles,
+      List<String> replicasAfter) {
     Entry e = entry(pid);
     synchronized (e) {
+      ProcessRecord.Builder moving = e.record.toBuilder().setState(ProcessRecord.State.RUNNING);
+      if (replicasAfter != null && moving.hasPaging()) {
+        moving.setPaging(
+            moving.getPaging().toBuilder().clearReplicas().addAllReplicas(replicasAfter));
+      }
       e.log.flush();
       long out = e.log.length(1);
       long err = e.log.length(2);
       ProcessImage image = f.image().toBuilder().setStdoutLength(out).setStderrLength(err).build();
       var b =
           dev.ferry.transport.proto.MigrationBundle.newBuilder()
-              .setRecord(e.record.toBuilder().setState(ProcessRecord.State.RUNNING))
+              .setRecord(moving)
               .setStdout(
                   com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
               .setStderr(
@@ -838,7 +952,29 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    */
   public void discardAfterCommit(
       String pid, WasmProcess.Frozen f, boolean sharedFiles, String toNode) {
+    discardAfterCommit(pid, f, sharedFiles, toNode, null);
+  }
+
+  /**
+   * {@link #discardAfterCommit(String, WasmProcess.Frozen, boolean, String)}; with {@code
+   * replicasAfter} (gfvm) the paging file moved with the process: this node keeps its copy if it is
+   * one of them, and copies elsewhere but on them and the destination are dropped. Without, a paged
+   * process's file is dropped everywhere (the destination started a new one).
+   */
+  public void discardAfterCommit(
+      String pid,
+      WasmProcess.Frozen f,
+      boolean sharedFiles,
+      String toNode,
+      List<String> replicasAfter) {
     Entry e = entry(pid);
+    if (replicasAfter != null) {
+      List<String> keep = new ArrayList<>(replicasAfter);
+      keep.add(toNode);
+      paging.release(pid, replicasAfter.contains(nodeName), keep);
+    } else {
+      paging.release(pid, false, List.of());
+    }
     synchronized (e) {
       e.running = null;
       f.stop();
@@ -1091,6 +1227,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     }
     CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).join();
     flusher.shutdownNow();
+    paging.close();
     flushLogs();
     store.sync();
     ops.shutdownNow();
@@ -1187,7 +1324,37 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     synchronized (e) {
       r = e.record;
     }
-    return ProtoRecords.processInfo(r, e.log.length(1), e.log.length(2));
+    return ProtoRecords.processInfo(
+        r, e.log.length(1), e.log.length(2), paging.status(e.id).orElse(null));
+  }
+
+  /** The paging file of a paged process running here, as a migration starts; empty if flat. */
+  public java.util.Optional<dev.ferry.strategies.PagingView> pagingView(String pid) {
+    Entry e = processes.get(pid);
+    if (e == null) {
+      return java.util.Optional.empty();
+    }
+    WasmProcess p;
+    synchronized (e) {
+      if (!e.record.hasPaging() || e.running == null) {
+        return java.util.Optional.empty();
+      }
+      p = e.running;
+    }
+    var replicas = paging.replicas(pid);
+    if (replicas.isEmpty()) {
+      return java.util.Optional.empty();
+    }
+    var mem = (dev.ferry.node.memory.PagedMemory) p.memory();
+    return java.util.Optional.of(
+        new dev.ferry.strategies.PagingView(
+            mem.pageSize(), replicas.get(), mem.pageCount(), mem.dirtyCount()));
+  }
+
+  /** Writes a frozen paged process's dirty pages out (see {@code PagingFiles#flushFrozen}). */
+  public dev.ferry.strategies.PageFlush flushFrozen(String pid, String mustHold, String fullCopyTo)
+      throws IOException {
+    return paging.flushFrozen(pid, mustHold, fullCopyTo);
   }
 
   private static long nowMicros() {

@@ -109,8 +109,13 @@ public final class WasmProcess implements CallGate {
   /** A request to freeze, waiting to be claimed at a migration point. */
   private static final class FreezeRequest {
     final long requestedAt = System.nanoTime();
+    final boolean memoryInPagingFile;
     final CompletableFuture<Frozen> result = new CompletableFuture<>();
     boolean claimed;
+
+    FreezeRequest(boolean memoryInPagingFile) {
+      this.memoryInPagingFile = memoryInPagingFile;
+    }
   }
 
   /**
@@ -315,6 +320,11 @@ public final class WasmProcess implements CallGate {
     return spec.pid();
   }
 
+  /** The process's linear memory (a {@link dev.ferry.node.memory.PagedMemory} if paged). */
+  public Memory memory() {
+    return instance.memory();
+  }
+
   public Engine engine() {
     return spec.engine();
   }
@@ -334,7 +344,17 @@ public final class WasmProcess implements CallGate {
    * disturbed) or {@link FreezeFailedException} if the process ends or is already freezing.
    */
   public CompletableFuture<Frozen> freeze(long timeoutMillis) {
-    FreezeRequest r = new FreezeRequest();
+    return freeze(timeoutMillis, false);
+  }
+
+  /**
+   * {@link #freeze(long)}; with {@code memoryInPagingFile} the image leaves linear memory out (its
+   * {@code memory.in_paging_file} is set, with the page count): the caller writes the memory's
+   * dirty pages to the process's paging file while it stands still, and a restore reads pages from
+   * there ({@link dev.ferry.node.memory.PagedMemory#restoreFactory}).
+   */
+  public CompletableFuture<Frozen> freeze(long timeoutMillis, boolean memoryInPagingFile) {
+    FreezeRequest r = new FreezeRequest(memoryInPagingFile);
     synchronized (lock) {
       if (end.isDone()) {
         r.result.completeExceptionally(new FreezeFailedException("the process has ended"));
@@ -600,7 +620,7 @@ public final class WasmProcess implements CallGate {
     long stoodStill = System.nanoTime();
     ProcessImage image;
     try {
-      image = capture(frames);
+      image = capture(frames, r.memoryInPagingFile);
     } catch (RuntimeException | OutOfMemoryError e) {
       // Capturing copies the whole memory: if that fails (even for want of heap) the freeze
       // fails and the process runs on, never the other way round.
@@ -660,15 +680,16 @@ public final class WasmProcess implements CallGate {
   // ---------------------------------------------------------------------------------------------
   // Image capture and load
 
-  private ProcessImage capture(byte[] frames) {
+  private ProcessImage capture(byte[] frames, boolean memoryInPagingFile) {
     Memory mem = instance.memory();
     int pages = mem.pages();
     LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
     // One bulk copy out of the engine's memory; the image's runs of non-zero pages are slices of
     // it (the array is never written again), not copies.
-    byte[] all = mem.readBytes(0, pages * PAGE);
+    byte[] all = memoryInPagingFile ? new byte[0] : mem.readBytes(0, pages * PAGE);
+    lm.setInPagingFile(memoryInPagingFile);
     int runStart = -1;
-    for (int p = 0; p <= pages; p++) {
+    for (int p = 0; p <= (memoryInPagingFile ? -1 : pages); p++) {
       boolean zero = p == pages || Arrays.equals(all, p * PAGE, (p + 1) * PAGE, ZERO_PAGE, 0, PAGE);
       if (!zero && runStart < 0) {
         runStart = p;
@@ -716,6 +737,14 @@ public final class WasmProcess implements CallGate {
     if (want < have) {
       throw new IOException("image has fewer memory pages than the module's initial memory");
     }
+    if (image.getMemory().getInPagingFile()) {
+      // The memory (a PagedMemory over the paging file) reads every page from there.
+      if (!(mem instanceof dev.ferry.node.memory.PagedMemory)) {
+        throw new IOException("image keeps its memory in a paging file but memory is not paged");
+      }
+      loadGlobals(image);
+      return;
+    }
     // Data segments initialised the first pages; the image says what they hold now.
     boolean[] covered = new boolean[have];
     for (MemoryRun r : image.getMemory().getRunsList()) {
@@ -742,6 +771,10 @@ public final class WasmProcess implements CallGate {
             r.getData().substring(i * PAGE, (i + 1) * PAGE).toByteArray());
       }
     }
+    loadGlobals(image);
+  }
+
+  private void loadGlobals(ProcessImage image) throws IOException {
     for (GlobalValue g : image.getGlobalsList()) {
       if (g.getIndex() >= instance.globalCount()) {
         throw new IOException("corrupt image: global " + g.getIndex() + " does not exist");

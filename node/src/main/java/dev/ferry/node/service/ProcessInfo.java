@@ -10,6 +10,7 @@ import java.util.List;
  * @param exitCode set once EXITED
  * @param error why it FAILED, or null
  * @param lastCheckpoint the latest checkpoint taken, or null
+ * @param paging the paging file of a paged process that runs, or null
  */
 public record ProcessInfo(
     String id,
@@ -24,4 +25,36 @@ public record ProcessInfo(
     Instant startedAt,
     Instant endedAt,
     CheckpointResult lastCheckpoint,
-    String error) {}
+    String error,
+    PagingInfo paging) {
+  public ProcessInfo(
+      String id,
+      ProcessState state,
+      Engine engine,
+      String node,
+      String moduleHash,
+      List<String> args,
+      Integer exitCode,
+      long stdoutBytes,
+      long stderrBytes,
+      Instant startedAt,
+      Instant endedAt,
+      CheckpointResult lastCheckpoint,
+      String error) {
+    this(
+        id,
+        state,
+        engine,
+        node,
+        moduleHash,
+        args,
+        exitCode,
+        stdoutBytes,
+        stderrBytes,
+        startedAt,
+        endedAt,
+        lastCheckpoint,
+        error,
+        null);
+  }
+}

@@ -17,6 +17,15 @@ public final class ProtoRecords {
 
   /** A process as clients see it, from its record and the current lengths of its logs. */
   public static ProcessInfo processInfo(ProcessRecord r, long stdoutBytes, long stderrBytes) {
+    return processInfo(r, stdoutBytes, stderrBytes, null);
+  }
+
+  /** {@link #processInfo(ProcessRecord, long, long)} with its paging file's status, if any. */
+  public static ProcessInfo processInfo(
+      ProcessRecord r,
+      long stdoutBytes,
+      long stderrBytes,
+      dev.ferry.transport.proto.PagingStatus paging) {
     return new ProcessInfo(
         r.getId(),
         ProcessState.valueOf(r.getState().name()),
@@ -30,7 +39,44 @@ public final class ProtoRecords {
         instant(r.getStartedAtMicros()),
         r.getEndedAtMicros() == 0 ? null : instant(r.getEndedAtMicros()),
         r.hasLastCheckpoint() ? checkpoint(r.getId(), r.getLastCheckpoint()) : null,
-        emptyToNull(r.getError()));
+        emptyToNull(r.getError()),
+        paging == null ? null : paging(paging));
+  }
+
+  public static PagingInfo paging(dev.ferry.transport.proto.PagingStatus s) {
+    List<PagingInfo.Replica> replicas = new java.util.ArrayList<>();
+    for (var r : s.getReplicasList()) {
+      replicas.add(new PagingInfo.Replica(r.getNode(), r.getState(), r.getPages()));
+    }
+    return new PagingInfo(
+        s.getPageSize(),
+        s.getPages(),
+        s.getResident(),
+        s.getDirty(),
+        s.getStored(),
+        s.getFaults(),
+        s.getFlushed(),
+        replicas);
+  }
+
+  public static dev.ferry.transport.proto.PagingStatus paging(PagingInfo p) {
+    var b =
+        dev.ferry.transport.proto.PagingStatus.newBuilder()
+            .setPageSize(p.pageSize())
+            .setPages(p.pages())
+            .setResident(p.resident())
+            .setDirty(p.dirty())
+            .setStored(p.stored())
+            .setFaults(p.faults())
+            .setFlushed(p.flushed());
+    for (PagingInfo.Replica r : p.replicas()) {
+      b.addReplicas(
+          dev.ferry.transport.proto.ReplicaStatus.newBuilder()
+              .setNode(r.node())
+              .setState(r.state())
+              .setPages(r.pages()));
+    }
+    return b.build();
   }
 
   public static CheckpointResult checkpoint(String pid, CheckpointInfo c) {
@@ -69,7 +115,19 @@ public final class ProtoRecords {
         emptyToNull(r.getToEngine()),
         emptyToNull(r.getError()),
         r.getStreamMicros(),
-        r.getStoreMicros());
+        r.getStoreMicros(),
+        r.getStrategy().isEmpty() || r.getStrategy().equals("data-segment")
+            ? null
+            : new MigrationInfo.Pages(
+                r.getPagesDirtyAtFreeze(),
+                r.getPagesBeforeFreeze(),
+                r.getPagesDuringFreeze(),
+                r.getPagesAfterFreeze(),
+                r.getRounds(),
+                r.getRemoteFaultsAfterResume(),
+                r.getBytesDuringFreeze(),
+                r.getBytesRemaining(),
+                List.copyOf(r.getReplicasList())));
   }
 
   public static Instant instant(long micros) {

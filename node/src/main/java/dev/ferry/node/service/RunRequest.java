@@ -11,10 +11,21 @@ import java.util.Map;
  * @param args argv[1..]; argv[0] is the module name Ferry gives ("main.wasm")
  * @param env environment variables, in order
  * @param files files to place in the sandbox before start: guest path ("/in.txt") to content
+ * @param paged run on paged memory with a replicated paging file (what gfvm migrates)
  */
 public record RunRequest(
     String moduleHash,
     Engine engine,
     List<String> args,
     Map<String, String> env,
-    Map<String, byte[]> files) {}
+    Map<String, byte[]> files,
+    boolean paged) {
+  public RunRequest(
+      String moduleHash,
+      Engine engine,
+      List<String> args,
+      Map<String, String> env,
+      Map<String, byte[]> files) {
+    this(moduleHash, engine, args, env, files, false);
+  }
+}

@@ -1,0 +1,617 @@
+package dev.ferry.node.paging;
+
+import com.google.protobuf.UnsafeByteOperations;
+import dev.ferry.node.DaemonThreads;
+import dev.ferry.node.memory.PagedMemory;
+import dev.ferry.strategies.GfvmSettings;
+import dev.ferry.strategies.PageFlush;
+import dev.ferry.transport.proto.Empty;
+import dev.ferry.transport.proto.ErrorMsg;
+import dev.ferry.transport.proto.PageList;
+import dev.ferry.transport.proto.PageReply;
+import dev.ferry.transport.proto.PageRequest;
+import dev.ferry.transport.proto.PageWrite;
+import dev.ferry.transport.proto.PagingStatus;
+import dev.ferry.transport.proto.ReplicaStatus;
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The paging files of this node's paged processes (their primary copies) and the replicas it keeps
+ * for other nodes' processes.
+ *
+ * <p>A paged process runs on a {@link PagedMemory}. Its paging file lives in this node's {@link
+ * PageStore} and, written in parallel, on {@code replication-factor - 1} other nodes. The invariant
+ * that makes a migration cheap: every page that is not dirty in memory holds exactly what the local
+ * copy and every in-sync replica hold. A flush keeps it: under the file's lock it clears each
+ * page's dirty bit, copies the page, and writes the copies to the local store and to every in-sync
+ * replica (a write the guest makes meanwhile dirties the page again). So when the process stands
+ * still, writing its dirty pages makes every in-sync replica a complete image of its memory, and a
+ * replica holder can resume it with no page resident, reading pages from its own store.
+ *
+ * <p>The background flusher runs every {@code flush-interval} and writes the dirty pages that
+ * nothing wrote for {@code quiet-time}. It also keeps replica sets whole: a replica whose node left
+ * or whose write failed is reported lost (a {@code replica-lost} event) and replaced by a full copy
+ * on another node (a {@code replicated} event), or stays missing, reported by {@code ferry status},
+ * until a node is available.
+ *
+ * <p>Not guaranteed: a replica set is not re-established after the primary's node dies (the
+ * process, which lived in that node's JVM, is lost with it unless it had a checkpoint); copies left
+ * on a node that was down when their process ended are not collected.
+ */
+public final class PagingFiles implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(PagingFiles.class);
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  /** Pages per write request: bounded frames, and replicas written while the next batch fills. */
+  static final int BATCH_BYTES = 4 << 20;
+
+  /** The other nodes, as paging files need them. Implemented by the cluster. */
+  public interface Peers {
+    /** Nodes that could hold a replica: up, not this node, least loaded first. */
+    List<String> candidates();
+
+    /** Whether {@code node} is a member that is up. */
+    boolean isUp(String node);
+
+    /** Sends a request to {@code node}'s page channel and waits for its answer. */
+    PageReply call(String node, PageRequest request) throws IOException;
+  }
+
+  /** Told of replica losses and re-replications, for the event stream. */
+  @FunctionalInterface
+  public interface Events {
+    void on(String pid, String what, String detail);
+  }
+
+  private static final Peers NO_PEERS =
+      new Peers() {
+        @Override
+        public List<String> candidates() {
+          return List.of();
+        }
+
+        @Override
+        public boolean isUp(String node) {
+          return false;
+        }
+
+        @Override
+        public PageReply call(String node, PageRequest request) throws IOException {
+          throw new IOException("not in a cluster");
+        }
+      };
+
+  private final String self;
+  private final PageStore store;
+  private final GfvmSettings settings;
+  private final Events events;
+  private final Map<String, Primary> primaries = new ConcurrentHashMap<>();
+  private final ExecutorService io =
+      Executors.newCachedThreadPool(DaemonThreads.named("ferry-paging-io"));
+  private final ScheduledExecutorService flusher =
+      Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-paging-flusher"));
+  private volatile Peers peers = NO_PEERS;
+
+  public PagingFiles(String self, PageStore store, GfvmSettings settings, Events events) {
+    this.self = self;
+    this.store = store;
+    this.settings = settings;
+    this.events = events;
+    long every = settings.flushInterval().toMillis();
+    flusher.scheduleWithFixedDelay(this::pass, every, every, TimeUnit.MILLISECONDS);
+  }
+
+  public void setPeers(Peers peers) {
+    this.peers = peers;
+  }
+
+  public GfvmSettings settings() {
+    return settings;
+  }
+
+  public PageStore store() {
+    return store;
+  }
+
+  /** One replica of a primary's file, as the primary sees it. */
+  private static final class Replica {
+    final String node;
+    volatile String state; // in-sync, seeding, lost
+    volatile long pages;
+
+    Replica(String node, String state) {
+      this.node = node;
+      this.state = state;
+    }
+  }
+
+  /** The primary copy of a running paged process's file. Mutated under {@code this}. */
+  private final class Primary {
+    final String pid;
+    final String file;
+    final PagedMemory memory;
+    final List<Replica> replicas = new ArrayList<>();
+    final AtomicLong flushed = new AtomicLong();
+    final long quietEpochs;
+    volatile boolean released;
+
+    Primary(String pid, String file, PagedMemory memory) {
+      this.pid = pid;
+      this.file = file;
+      this.memory = memory;
+      long interval = Math.max(1, settings.flushInterval().toMillis());
+      this.quietEpochs = (settings.quietTime().toMillis() + interval - 1) / interval;
+    }
+
+    synchronized List<String> replicaNodes(String state) {
+      List<String> out = new ArrayList<>();
+      for (Replica r : replicas) {
+        if (state == null || r.state.equals(state)) {
+          out.add(r.node);
+        }
+      }
+      return out;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Primaries: processes running here
+
+  /** A new name for a process's paging file. */
+  public static String newFile(String pid) {
+    byte[] b = new byte[6];
+    RANDOM.nextBytes(b);
+    return pid + "@" + HexFormat.of().formatHex(b);
+  }
+
+  /**
+   * Starts a new, empty paging file for {@code memory} (a process started here, or restored from a
+   * full image): every page is zeros or dirty, so the file starts empty; replicas are placed by the
+   * next flusher pass.
+   */
+  public void create(String pid, String file, PagedMemory memory) {
+    store.drop(file);
+    Primary p = new Primary(pid, file, memory);
+    primaries.put(pid, p);
+    membershipChanged(); // place its replicas now rather than at the next pass
+  }
+
+  /**
+   * Takes over the file a process moved here with (gfvm): this node's copy is complete and so is
+   * each of {@code replicas}' (they received the last flush before the process froze).
+   */
+  public void adopt(String pid, String file, PagedMemory memory, List<String> replicas) {
+    Primary p = new Primary(pid, file, memory);
+    synchronized (p) {
+      for (String r : replicas) {
+        if (!r.equals(self)) {
+          p.replicas.add(new Replica(r, "in-sync"));
+        }
+      }
+    }
+    primaries.put(pid, p);
+  }
+
+  /** The file's page source here, for a memory restored from this node's copy. */
+  public dev.ferry.node.memory.PageSource source(String file) {
+    return store.source(file);
+  }
+
+  /** The replicas of a paged process running here, in-sync ones only. */
+  public Optional<List<String>> replicas(String pid) {
+    Primary p = primaries.get(pid);
+    return p == null ? Optional.empty() : Optional.of(p.replicaNodes("in-sync"));
+  }
+
+  /** Pages dirty in a paged process running here. */
+  public long dirty(String pid) {
+    Primary p = primaries.get(pid);
+    return p == null ? 0 : p.memory.dirtyCount();
+  }
+
+  /**
+   * The process no longer runs here. With {@code keepLocal} this node's copy stays (as a replica of
+   * the process's new primary); copies on nodes not in {@code keep} are dropped, in the background.
+   */
+  public void release(String pid, boolean keepLocal, Collection<String> keep) {
+    Primary p = primaries.remove(pid);
+    if (p == null) {
+      return;
+    }
+    List<String> drop;
+    synchronized (p) {
+      p.released = true;
+      drop = p.replicaNodes(null);
+    }
+    drop.removeIf(keep::contains);
+    io.execute(
+        () -> {
+          if (!keepLocal) {
+            try {
+              store.drop(p.file);
+            } catch (RuntimeException e) {
+              log.warn("paging file {}: local copy not dropped: {}", p.file, e.toString());
+            }
+          }
+          for (String n : drop) {
+            try {
+              call(n, PageRequest.newBuilder().setFile(p.file).setDrop(Empty.getDefaultInstance()));
+            } catch (IOException e) {
+              log.info("paging file {}: copy on {} not dropped: {}", p.file, n, e.getMessage());
+            }
+          }
+        });
+  }
+
+  /** What {@code ferry status} shows of a paged process running here. */
+  public Optional<PagingStatus> status(String pid) {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      return Optional.empty();
+    }
+    PagingStatus.Builder b =
+        PagingStatus.newBuilder()
+            .setPageSize(p.memory.pageSize())
+            .setPages(p.memory.pageCount())
+            .setResident(p.memory.residentPages())
+            .setDirty(p.memory.dirtyCount())
+            .setStored(store.count(p.file))
+            .setFaults(p.memory.faults())
+            .setFlushed(p.flushed.get());
+    synchronized (p) {
+      for (Replica r : p.replicas) {
+        b.addReplicas(
+            ReplicaStatus.newBuilder().setNode(r.node).setState(r.state).setPages(r.pages));
+      }
+    }
+    for (int i = b.getReplicasCount(); i < settings.replicationFactor() - 1; i++) {
+      b.addReplicas(ReplicaStatus.newBuilder().setNode("").setState("missing"));
+    }
+    return Optional.of(b.build());
+  }
+
+  /**
+   * Writes every dirty page of a frozen process to its file and every in-sync replica, durably;
+   * with {@code fullCopyTo}, also copies the whole file to that node. Throws if the local write, or
+   * the write on {@code mustHold}, fails.
+   */
+  public PageFlush flushFrozen(String pid, String mustHold, String fullCopyTo) throws IOException {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      throw new IOException("process " + pid + " has no paging file on " + self);
+    }
+    synchronized (p) {
+      long dirty = p.memory.dirtyCount();
+      long[] sent = {0};
+      long written = flush(p, p.memory.dirtyPages(), mustHold, sent);
+      long full = 0;
+      if (fullCopyTo != null) {
+        full = seed(p, fullCopyTo, sent);
+        p.replicas.removeIf(r -> r.node.equals(fullCopyTo));
+        p.replicas.add(new Replica(fullCopyTo, "in-sync"));
+      } else if (mustHold != null && !p.replicaNodes("in-sync").contains(mustHold)) {
+        throw new IOException("node " + mustHold + " holds no in-sync replica");
+      }
+      return new PageFlush(dirty, written, sent[0], full);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Flushing
+
+  /**
+   * Writes {@code candidates} that are dirty (clearing their bits first) to the local copy and to
+   * every in-sync replica, in batches; the last batch is synced everywhere. Returns pages written.
+   * Caller holds {@code p}'s lock.
+   */
+  private long flush(Primary p, int[] candidates, String mustHold, long[] sent) throws IOException {
+    int pageSize = p.memory.pageSize();
+    int perBatch = Math.max(1, BATCH_BYTES / pageSize);
+    byte[] batch = new byte[perBatch * pageSize];
+    int[] pages = new int[perBatch];
+    int[] zeros = new int[perBatch];
+    int n = 0;
+    int z = 0;
+    long written = 0;
+    boolean any = false;
+    for (int i = 0; i < candidates.length; i++) {
+      int page = candidates[i];
+      if (!p.memory.clearDirty(page)) {
+        continue;
+      }
+      any = true;
+      if (p.memory.copyPage(page, batch, n * pageSize) && !allZero(batch, n * pageSize, pageSize)) {
+        pages[n++] = page;
+      } else {
+        zeros[z++] = page;
+      }
+      written++;
+      if (n == perBatch || z == perBatch) {
+        writeBatch(
+            p, Arrays.copyOf(pages, n), batch, Arrays.copyOf(zeros, z), false, mustHold, sent);
+        n = 0;
+        z = 0;
+      }
+    }
+    if (any) {
+      writeBatch(p, Arrays.copyOf(pages, n), batch, Arrays.copyOf(zeros, z), true, mustHold, sent);
+    }
+    p.flushed.addAndGet(written);
+    return written;
+  }
+
+  private static boolean allZero(byte[] b, int off, int len) {
+    for (int i = off; i < off + len; i++) {
+      if (b[i] != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** One batch to the local copy and every in-sync replica, in parallel. */
+  private void writeBatch(
+      Primary p, int[] pages, byte[] data, int[] zeros, boolean sync, String mustHold, long[] sent)
+      throws IOException {
+    int pageSize = p.memory.pageSize();
+    PageRequest req =
+        PageRequest.newBuilder()
+            .setFile(p.file)
+            .setPageSize(pageSize)
+            .setWrite(
+                PageWrite.newBuilder()
+                    .addAllPages(ints(pages))
+                    .setData(UnsafeByteOperations.unsafeWrap(data, 0, pages.length * pageSize))
+                    .addAllZeroPages(ints(zeros))
+                    .setSync(sync))
+            .build();
+    List<Replica> targets = new ArrayList<>();
+    for (Replica r : p.replicas) {
+      if (r.state.equals("in-sync")) {
+        targets.add(r);
+      }
+    }
+    List<Future<PageReply>> replies = new ArrayList<>();
+    for (Replica r : targets) {
+      replies.add(io.submit(() -> call(r.node, req)));
+    }
+    store.write(p.file, pageSize, pages, data, 0, zeros, false, sync);
+    for (int i = 0; i < targets.size(); i++) {
+      Replica r = targets.get(i);
+      try {
+        PageReply reply =
+            replies.get(i).get(settings.transferTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        r.pages = reply.getStored();
+        sent[0] += (long) pages.length * pageSize;
+      } catch (ExecutionException | TimeoutException e) {
+        replies.get(i).cancel(true);
+        String why = e instanceof TimeoutException ? "timed out" : e.getCause().getMessage();
+        lost(p, r, "a write failed: " + why);
+        if (r.node.equals(mustHold)) {
+          throw new IOException("writing pages to " + r.node + " failed: " + why);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted");
+      }
+    }
+  }
+
+  private static List<Integer> ints(int[] a) {
+    List<Integer> out = new ArrayList<>(a.length);
+    for (int x : a) {
+      out.add(x);
+    }
+    return out;
+  }
+
+  private PageReply call(String node, PageRequest.Builder req) throws IOException {
+    return call(node, req.build());
+  }
+
+  private PageReply call(String node, PageRequest req) throws IOException {
+    PageReply r = peers.call(node, req);
+    if (r.hasError()) {
+      throw new IOException(node + ": " + r.getError().getMessage());
+    }
+    return r;
+  }
+
+  private void lost(Primary p, Replica r, String why) {
+    if (r.state.equals("lost")) {
+      return;
+    }
+    r.state = "lost";
+    log.warn("paging file {}: replica on {} lost: {}", p.file, r.node, why);
+    events.on(p.pid, "replica-lost", "replica of the paging file on " + r.node + " lost: " + why);
+  }
+
+  /**
+   * Copies the whole local copy to {@code node} (reset first), synced. Caller holds {@code p}'s
+   * lock. Returns pages copied.
+   */
+  private long seed(Primary p, String node, long[] sent) throws IOException {
+    int pageSize = p.memory.pageSize();
+    int perBatch = Math.max(1, BATCH_BYTES / pageSize);
+    int[] all = store.pages(p.file);
+    byte[] data = new byte[perBatch * pageSize];
+    boolean first = true;
+    for (int from = 0; from < all.length || first; from += perBatch) {
+      int n = Math.min(perBatch, all.length - from);
+      int[] pages = Arrays.copyOfRange(all, from, from + n);
+      for (int i = 0; i < n; i++) {
+        byte[] b = store.read(p.file, pages[i]);
+        if (b == null || b.length != pageSize) {
+          throw new IOException("local copy of " + p.file + " lost page " + pages[i]);
+        }
+        System.arraycopy(b, 0, data, i * pageSize, pageSize);
+      }
+      boolean last = from + perBatch >= all.length;
+      call(
+          node,
+          PageRequest.newBuilder()
+              .setFile(p.file)
+              .setPageSize(pageSize)
+              .setWrite(
+                  PageWrite.newBuilder()
+                      .addAllPages(ints(pages))
+                      .setData(UnsafeByteOperations.unsafeWrap(data, 0, n * pageSize))
+                      .setReset(first)
+                      .setSync(last)));
+      sent[0] += (long) n * pageSize;
+      first = false;
+    }
+    return all.length;
+  }
+
+  /** One flusher pass: quiet dirty pages of every primary, and replica sets kept whole. */
+  private void pass() {
+    for (Primary p : primaries.values()) {
+      try {
+        synchronized (p) {
+          if (p.released) {
+            continue;
+          }
+          repair(p);
+          long epoch = p.memory.tick();
+          int[] dirty = p.memory.dirtyPages();
+          int quiet = 0;
+          for (int page : dirty) {
+            if (p.memory.lastWrite(page) <= epoch - 1 - p.quietEpochs) {
+              dirty[quiet++] = page;
+            }
+          }
+          if (quiet > 0) {
+            flush(p, Arrays.copyOf(dirty, quiet), null, new long[1]);
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        log.warn("paging file {}: background flush failed: {}", p.file, e.toString());
+      }
+    }
+  }
+
+  /** Replaces lost replicas and fills the set up to the replication factor. Holds p's lock. */
+  private void repair(Primary p) {
+    for (Replica r : p.replicas) {
+      if (!r.state.equals("lost") && !peers.isUp(r.node)) {
+        lost(p, r, "its node left the cluster or is unreachable");
+      }
+    }
+    p.replicas.removeIf(r -> r.state.equals("lost"));
+    int want = settings.replicationFactor() - 1;
+    if (p.replicas.size() >= want) {
+      return;
+    }
+    for (String node : peers.candidates()) {
+      if (p.replicas.size() >= want) {
+        return;
+      }
+      if (node.equals(self) || p.replicaNodes(null).contains(node)) {
+        continue;
+      }
+      Replica r = new Replica(node, "seeding");
+      p.replicas.add(r);
+      try {
+        long n = seed(p, node, new long[1]);
+        r.pages = n;
+        r.state = "in-sync";
+        log.info("paging file {}: replica on {} ({} pages)", p.file, node, n);
+        events.on(p.pid, "replicated", "paging file replicated on " + node + " (" + n + " pages)");
+      } catch (IOException | RuntimeException e) {
+        p.replicas.remove(r);
+        log.warn("paging file {}: cannot replicate on {}: {}", p.file, node, e.toString());
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // This node's copies, as other nodes ask for them (the page channel)
+
+  /** Serves one request of another node's page channel. */
+  public PageReply serve(PageRequest req) {
+    try {
+      String file = req.getFile();
+      if (file.isEmpty() || file.indexOf('/') >= 0) {
+        throw new IllegalArgumentException("bad paging file name '" + file + "'");
+      }
+      switch (req.getOpCase()) {
+        case WRITE:
+          {
+            PageWrite w = req.getWrite();
+            int ps = req.getPageSize();
+            if (ps < PagedMemory.MIN_PAGE_SIZE
+                || (long) w.getPagesCount() * ps != w.getData().size()) {
+              throw new IllegalArgumentException(
+                  w.getPagesCount() + " pages of " + ps + " bytes in " + w.getData().size());
+            }
+            int[] pages = w.getPagesList().stream().mapToInt(Integer::intValue).toArray();
+            int[] zeros = w.getZeroPagesList().stream().mapToInt(Integer::intValue).toArray();
+            store.write(
+                file, ps, pages, w.getData().toByteArray(), 0, zeros, w.getReset(), w.getSync());
+            return PageReply.newBuilder().setStored(store.count(file)).build();
+          }
+        case READ:
+          {
+            PageList l = req.getRead();
+            PageReply.Builder b = PageReply.newBuilder();
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            for (int page : l.getPagesList()) {
+              byte[] d = store.read(file, page);
+              if (d != null) {
+                b.addPages(page);
+                out.write(d, 0, d.length);
+              }
+            }
+            return b.setData(UnsafeByteOperations.unsafeWrap(out.toByteArray())).build();
+          }
+        case DROP:
+          store.drop(file);
+          return PageReply.newBuilder().setStored(0).build();
+        default:
+          throw new IllegalArgumentException("empty page request");
+      }
+    } catch (RuntimeException e) {
+      return PageReply.newBuilder()
+          .setError(
+              ErrorMsg.newBuilder()
+                  .setKind("BAD_REQUEST")
+                  .setMessage(e.getMessage() == null ? e.toString() : e.getMessage()))
+          .build();
+    }
+  }
+
+  /** Checks the replica sets now (a node joined or left). */
+  public void membershipChanged() {
+    try {
+      flusher.execute(this::pass);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // stopping: nothing to keep whole any more
+    }
+  }
+
+  @Override
+  public void close() {
+    flusher.shutdownNow();
+    io.shutdownNow();
+  }
+}

@@ -1,0 +1,212 @@
+package dev.ferry.node.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ferry.node.FerryNode;
+import dev.ferry.node.TestNodes;
+import dev.ferry.node.service.ClusterService;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
+import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.PagingInfo;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.RunRequest;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The gfvm strategy between three nodes in one JVM (interpreter, compiled, interpreter), with
+ * paging files replicated on one other node (replication-factor 2): a paged process moves only to
+ * the node holding its replica, writing out only its dirty pages, and pages in from there.
+ */
+class GfvmInJvmTest {
+  @TempDir static Path dir;
+  static final List<FerryNode> nodes = new ArrayList<>();
+
+  @BeforeAll
+  static void startCluster() {
+    int seedPort = TestNodes.freePort();
+    String[] engines = {"interpreter", "compiled", "interpreter"};
+    for (int i = 0; i < 3; i++) {
+      Map<String, Object> extra = new HashMap<>();
+      extra.put("ferry.node.name", "n" + (i + 1));
+      extra.put("ferry.node.engine", engines[i]);
+      extra.put("ferry.node.port", i == 0 ? seedPort : TestNodes.freePort());
+      extra.put("ferry.node.seeds", List.of("127.0.0.1:" + seedPort));
+      extra.put("ferry.http.port", TestNodes.freePort());
+      extra.put("ferry.strategies.gfvm.replication-factor", 2);
+      extra.put("ferry.strategies.gfvm.flush-interval", "100ms");
+      extra.put("ferry.strategies.gfvm.quiet-time", "200ms");
+      nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("n" + (i + 1)), extra)));
+    }
+    awaitEveryNodeSeesAll();
+  }
+
+  /** Until every node knows every other node's agent (each answers with its engine). */
+  static void awaitEveryNodeSeesAll() {
+    long deadline = System.currentTimeMillis() + 30_000;
+    for (FerryNode n : nodes) {
+      while (true) {
+        try {
+          if (get(n.service().nodes()).stream().filter(x -> x.engine() != null).count() == 3) {
+            break;
+          }
+        } catch (Exception e) {
+          // not yet
+        }
+        if (System.currentTimeMillis() > deadline) {
+          throw new AssertionError("the three nodes did not see each other");
+        }
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException e) {
+          throw new AssertionError(e);
+        }
+      }
+    }
+  }
+
+  @AfterAll
+  static void stopCluster() {
+    for (int i = nodes.size() - 1; i >= 0; i--) {
+      nodes.get(i).close();
+    }
+  }
+
+  static <T> T get(java.util.concurrent.CompletionStage<T> s) throws Exception {
+    return InJvmClusterMigrationTest.get(s);
+  }
+
+  /**
+   * Waits until the process's paging file has an in-sync replica; returns its node, or null if the
+   * process ended.
+   */
+  static String awaitReplica(ClusterService svc, String pid) throws Exception {
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (true) {
+      ProcessInfo p = get(svc.status(pid));
+      if (p.state().isFinal()) {
+        return null;
+      }
+      if (p.paging() != null) {
+        for (PagingInfo.Replica r : p.paging().replicas()) {
+          if (r.state().equals("in-sync")) {
+            return r.node();
+          }
+        }
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new AssertionError("no in-sync replica: " + p);
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  @Test
+  void pagedProcessMovesBetweenReplicaHoldersWithEveryPageIntact() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("generations"), false)).hash();
+    List<String> args = List.of("2", "6000");
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    get(n1.awaitExit(ref.id()));
+    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
+    assertNotNull(get(n1.status(p.id())).paging(), "a paged process shows its paging file");
+    int committed = 0;
+    for (int i = 0; i < 10; i++) {
+      ClusterService asker = nodes.get(i % 3).service();
+      ProcessInfo now = get(asker.status(p.id()));
+      if (now.state().isFinal()) {
+        break;
+      }
+      String holder = awaitReplica(asker, p.id());
+      if (holder == null) {
+        break;
+      }
+      MigrationInfo m;
+      try {
+        // No --to: gfvm picks the replica holder.
+        m = get(asker.migrate(p.id(), null, "gfvm"));
+      } catch (java.util.concurrent.ExecutionException ex) {
+        if (get(asker.status(p.id())).state().isFinal()) {
+          break;
+        }
+        throw ex;
+      }
+      assertEquals(holder, m.toNode());
+      MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(asker, m.id());
+      System.out.println("gfvm migration " + done);
+      if (done.state().equals("committed")) {
+        committed++;
+        assertNotNull(done.pages());
+        assertEquals(List.of(now.node()), done.pages().replicas(), "the source keeps a replica");
+        assertTrue(
+            done.pages().duringFreeze() <= done.pages().dirtyAtFreeze(), done.pages().toString());
+        ProcessInfo there = get(asker.status(p.id()));
+        if (!there.state().isFinal()) {
+          assertEquals(holder, there.node());
+          // It resumed on the replica: its pages come from the local copy of the paging file.
+          assertNotNull(there.paging(), there.toString());
+          assertTrue(there.paging().stored() > 0, there.paging().toString());
+        }
+      } else {
+        assertTrue(get(asker.status(p.id())).state().isFinal(), done.toString());
+      }
+      Thread.sleep(30);
+    }
+    ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), p.id()));
+    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+  }
+
+  @Test
+  void gfvmRefusesFlatProcessesAndNodesWithoutAReplicaAndChangesNothing() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+    ProcessInfo flat =
+        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    assertNull(get(n1.status(flat.id())).paging());
+    FerryException e =
+        FerryException.of(
+            assertThrows(Exception.class, () -> get(n1.migrate(flat.id(), "n2", "gfvm"))));
+    assertEquals(FerryException.Kind.CONFLICT, e.kind(), e.getMessage());
+    assertTrue(e.getMessage().contains("paged"), e.getMessage());
+    e =
+        FerryException.of(
+            assertThrows(Exception.class, () -> get(n1.migrate(flat.id(), null, "gfvm"))));
+    assertTrue(e.getMessage().contains("paged"), e.getMessage());
+
+    ProcessInfo paged =
+        get(
+            n1.run(
+                new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of(), true)));
+    String holder = awaitReplica(n1, paged.id());
+    String other = holder.equals("n2") ? "n3" : "n2";
+    e =
+        FerryException.of(
+            assertThrows(Exception.class, () -> get(n1.migrate(paged.id(), other, "gfvm"))));
+    assertEquals(FerryException.Kind.CONFLICT, e.kind(), e.getMessage());
+    assertTrue(e.getMessage().contains("holds no replica"), e.getMessage());
+    assertTrue(get(n1.migrations()).stream().noneMatch(m -> m.pid().equals(paged.id())));
+    assertEquals(ProcessState.RUNNING, get(n1.status(paged.id())).state());
+    assertEquals("n1", get(n1.status(paged.id())).node());
+    get(n1.kill(flat.id()));
+    get(n1.kill(paged.id()));
+  }
+}
