@@ -1,8 +1,6 @@
 package dev.ferry.strategies;
 
 import com.typesafe.config.Config;
-import com.typesafe.config.ConfigException;
-import dev.ferry.config.InvalidSettingsException;
 import java.time.Duration;
 import java.util.Set;
 
@@ -57,73 +55,21 @@ public record GfvmSettings(
 
   /** Reads and validates; errors name the full key. */
   public static GfvmSettings from(Config c) {
-    for (String k : c.root().keySet()) {
-      if (!KEYS.contains(k)) {
-        throw new InvalidSettingsException(PREFIX + k, "unknown setting; known: " + KEYS);
-      }
+    SectionReader r = new SectionReader(c, PREFIX, KEYS);
+    int factor = r.integer("replication-factor", 1, 16);
+    long page = r.bytes("page-size", 4096, 65536);
+    if (Long.bitCount(page) != 1) {
+      throw r.bad("page-size", "must be a power of two from 4KiB to 64KiB, got " + page);
     }
-    int r = integer(c, "replication-factor");
-    if (r < 1 || r > 16) {
-      throw new InvalidSettingsException(
-          PREFIX + "replication-factor", "must be between 1 and 16, got " + r);
-    }
-    long page = bytes(c, "page-size");
-    if (page < 4096 || page > 65536 || Long.bitCount(page) != 1) {
-      throw new InvalidSettingsException(
-          PREFIX + "page-size", "must be a power of two from 4KiB to 64KiB, got " + page);
-    }
-    Duration interval = duration(c, "flush-interval");
-    if (interval.isZero() || interval.isNegative()) {
-      throw new InvalidSettingsException(PREFIX + "flush-interval", "must be > 0");
-    }
-    Duration quiet = duration(c, "quiet-time");
-    if (quiet.isNegative()) {
-      throw new InvalidSettingsException(PREFIX + "quiet-time", "must be >= 0");
-    }
-    boolean full;
-    try {
-      full = c.getBoolean("allow-full-copy");
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + "allow-full-copy", "must be true or false", e);
-    }
-    long chunk = bytes(c, "chunk-bytes");
-    if (chunk < 4096 || chunk > 1536 * 1024) {
-      throw new InvalidSettingsException(
-          PREFIX + "chunk-bytes", "must be between 4KiB and 1536KiB, got " + chunk);
-    }
-    int window = integer(c, "window");
-    if (window < 1 || window > 256) {
-      throw new InvalidSettingsException(
-          PREFIX + "window", "must be between 1 and 256, got " + window);
-    }
-    Duration timeout = duration(c, "transfer-timeout");
-    if (timeout.isZero() || timeout.isNegative()) {
-      throw new InvalidSettingsException(PREFIX + "transfer-timeout", "must be > 0");
-    }
-    return new GfvmSettings(r, (int) page, interval, quiet, full, (int) chunk, window, timeout);
-  }
-
-  private static int integer(Config c, String key) {
-    try {
-      return c.getInt(key);
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + key, "must be a whole number", e);
-    }
-  }
-
-  private static long bytes(Config c, String key) {
-    try {
-      return c.getBytes(key);
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + key, "must be a size, like 4KiB", e);
-    }
-  }
-
-  private static Duration duration(Config c, String key) {
-    try {
-      return c.getDuration(key);
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + key, "must be a duration, like 500ms", e);
-    }
+    SectionReader.Transfer t = r.transfer();
+    return new GfvmSettings(
+        factor,
+        (int) page,
+        r.duration("flush-interval", false),
+        r.duration("quiet-time", true),
+        r.bool("allow-full-copy"),
+        t.chunkBytes(),
+        t.window(),
+        t.timeout());
   }
 }

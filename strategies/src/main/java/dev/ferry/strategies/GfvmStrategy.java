@@ -19,11 +19,14 @@ import java.util.Optional;
  * is copied to it during the freeze. After the move the destination holds the primary copy and the
  * source keeps its (current) copy as a replica: the replica set follows the process.
  */
-public final class GfvmStrategy implements MigrationStrategy {
+public final class GfvmStrategy extends PagingStrategy {
   public static final String NAME = "gfvm";
   private final GfvmSettings settings;
 
   public GfvmStrategy(GfvmSettings settings) {
+    super(
+        new SectionReader.Transfer(
+            settings.chunkBytes(), settings.window(), settings.transferTimeout()));
     this.settings = settings;
   }
 
@@ -53,12 +56,9 @@ public final class GfvmStrategy implements MigrationStrategy {
 
   @Override
   public Optional<String> refuse(String pid, String toNode, Optional<PagingView> paging) {
-    if (paging.isEmpty()) {
-      return Optional.of(
-          "process "
-              + pid
-              + " does not run on paged memory: gfvm moves paged processes (started with"
-              + " ferry run --paged); use --strategy data-segment");
+    Optional<String> no = super.refuse(pid, toNode, paging);
+    if (no.isPresent() || toNode == null) {
+      return no;
     }
     if (!paging.get().replicas().contains(toNode) && !settings.allowFullCopy()) {
       return Optional.of(
@@ -78,37 +78,33 @@ public final class GfvmStrategy implements MigrationStrategy {
 
   @Override
   public Capture freezeAndCapture(MigrationContext ctx) throws MigrationException {
-    PagingView paging =
-        ctx.source()
-            .paging()
-            .orElseThrow(() -> new MigrationException(ctx.pid() + " is not paged"));
+    PagingView paging = paging(ctx);
     String to = ctx.destination().name();
     Capture c = ctx.source().freezePaged();
-    try {
-      boolean holds = paging.replicas().contains(to);
-      PageFlush f = ctx.source().flushFrozen(c, to, holds ? null : to);
-      ctx.bytesMoved(f.bytesSent());
-      ctx.pages(
-          new PageReport(
-              f.dirtyPages(),
-              0,
-              f.pagesWritten() + f.fullCopyPages(),
-              0,
-              0,
-              f.bytesSent(),
-              replicasAfter(paging, to, ctx)));
-    } catch (MigrationException | RuntimeException e) {
-      ctx.source().resume(c);
-      throw e;
-    }
-    return c;
+    return whileFrozen(
+        ctx,
+        c,
+        () -> {
+          boolean holds = paging.replicas().contains(to);
+          PageFlush f = ctx.source().flushFrozen(c, to, holds ? null : to);
+          ctx.bytesMoved(f.bytesSent());
+          ctx.pages(
+              new PageReport(
+                  f.dirtyPages(),
+                  0,
+                  f.pagesWritten() + f.fullCopyPages(),
+                  0,
+                  0,
+                  f.bytesSent(),
+                  replicasAfter(paging, to, ctx)));
+        });
   }
 
   /**
    * The replicas once the process runs at {@code to}: the old ones but {@code to}, plus the source
    * (whose copy is current), as many as before.
    */
-  static List<String> replicasAfter(PagingView paging, String to, MigrationContext ctx) {
+  public static List<String> replicasAfter(PagingView paging, String to, MigrationContext ctx) {
     List<String> after = new ArrayList<>();
     for (String r : paging.replicas()) {
       if (!r.equals(to)) {
@@ -127,31 +123,12 @@ public final class GfvmStrategy implements MigrationStrategy {
   }
 
   @Override
-  public void transfer(MigrationContext ctx, Capture capture) throws MigrationException {
-    boolean needModule = !ctx.destination().hasModule(capture.image().getModuleHash());
-    Payload bytes = ctx.source().bundle(capture, needModule, false, ctx.pageReport().replicas());
-    if (ctx.cancelled()) {
-      throw new MigrationException("cancelled");
-    }
-    ctx.destination().transferAndActivate(bytes, settings.chunkBytes(), settings.window(), null);
-    ctx.bytesMoved(bytes.size());
+  PagingPlan plan(MigrationContext ctx) {
+    return PagingPlan.replicated(ctx.pageReport().replicas());
   }
 
   @Override
-  public void restore(MigrationContext ctx, Capture capture) {
-    // The destination resumed the process, with no page resident, in answer to the last chunk.
-  }
-
-  @Override
-  public void commit(MigrationContext ctx, Capture capture) {
-    ctx.source().discardKeepingPagingFile(capture, false, ctx.pageReport().replicas());
-  }
-
-  @Override
-  public void abort(MigrationContext ctx, Capture capture, Throwable cause) {
-    ctx.destination().abort();
-    if (capture != null) {
-      ctx.source().resume(capture);
-    }
+  List<String> keepCopiesOn(MigrationContext ctx) {
+    return replicasAndDestination(ctx);
   }
 }

@@ -24,6 +24,12 @@ public interface MigrationContext {
   /** Records what a paging strategy moved (pages dirty, moved before/during/after the freeze). */
   void pages(PageReport report);
 
+  /**
+   * Records a problem that did not abort the migration (it had committed), in its record's error,
+   * and logs it.
+   */
+  void problem(String message);
+
   /** The last {@link #pages} report, or null. */
   PageReport pageReport();
 

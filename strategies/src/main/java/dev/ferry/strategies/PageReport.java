@@ -12,6 +12,8 @@ import java.util.List;
  * @param rounds copy rounds while running
  * @param bytesDuringFreeze bytes sent to other nodes while it stood still
  * @param replicas the nodes holding replicas of the paging file after the migration
+ * @param remoteFaultsAfterResume pages the destination fetched from another node on a fault
+ * @param bytesRemaining while the migration runs, bytes still to move (0 when none or unknown)
  */
 public record PageReport(
     long dirtyAtFreeze,
@@ -20,8 +22,30 @@ public record PageReport(
     long afterFreeze,
     int rounds,
     long bytesDuringFreeze,
-    List<String> replicas) {
+    List<String> replicas,
+    long remoteFaultsAfterResume,
+    long bytesRemaining) {
   public PageReport {
     replicas = List.copyOf(replicas);
+  }
+
+  public PageReport(
+      long dirtyAtFreeze,
+      long beforeFreeze,
+      long duringFreeze,
+      long afterFreeze,
+      int rounds,
+      long bytesDuringFreeze,
+      List<String> replicas) {
+    this(
+        dirtyAtFreeze,
+        beforeFreeze,
+        duringFreeze,
+        afterFreeze,
+        rounds,
+        bytesDuringFreeze,
+        replicas,
+        0,
+        0);
   }
 }

@@ -17,11 +17,10 @@ public interface SourceProcess {
       throws MigrationException;
 
   /**
-   * {@link #bundle(Capture, boolean, boolean)} for a paged process whose paging file's replicas,
-   * once it runs at the destination, are {@code replicasAfter}.
+   * {@link #bundle(Capture, boolean, boolean)} for a paged process whose paging file, once it runs
+   * at the destination, is found as {@code plan} says.
    */
-  Payload bundle(
-      Capture capture, boolean includeModule, boolean sharedFiles, List<String> replicasAfter)
+  Payload bundle(Capture capture, boolean includeModule, boolean sharedFiles, PagingPlan plan)
       throws MigrationException;
 
   /** Abort: the process continues at the source, where it stopped. */
@@ -34,11 +33,36 @@ public interface SourceProcess {
   void discard(Capture capture, boolean sharedFiles);
 
   /**
-   * Commit of a paging strategy: as {@link #discard(Capture, boolean)}, but the paging file moved
-   * with the process: the source keeps its copy as a replica if it is among {@code replicasAfter},
-   * and copies on nodes that are neither there nor the destination are dropped.
+   * Commit of a paging strategy: as {@link #discard(Capture, boolean)}, but copies of the paging
+   * file on {@code keepCopiesOn} (this node included, if named) are kept; the others are dropped.
    */
-  void discardKeepingPagingFile(Capture capture, boolean sharedFiles, List<String> replicasAfter);
+  void discardKeepingCopies(Capture capture, boolean sharedFiles, List<String> keepCopiesOn);
+
+  /**
+   * Pre-copy, while the process runs: the first round makes {@code node} hold a complete copy of
+   * the paging file; each round writes every dirty page to it (and to the file and its replicas).
+   * {@code bandwidth} bytes per second at most (0: no limit). Returns the pages sent to {@code
+   * node} and the bytes sent to every node (replicas included).
+   */
+  long[] copyRound(String node, boolean first, long bandwidth) throws MigrationException;
+
+  /** Pre-copy aborted: {@code node}'s copy is dropped. */
+  void dropCopy(String node);
+
+  /** Post-copy: the frozen process serves its pages to other nodes; returns the file's name. */
+  String servePages(Capture capture) throws MigrationException;
+
+  /**
+   * Post-copy, once the destination runs the process: pushes every non-zero page into {@code
+   * node}'s {@code file} and tells it the file is complete; {@code progress} gets pages and bytes
+   * pushed so far. Returns pages pushed, bytes, and the pages the destination fetched on faults.
+   */
+  long[] pushPages(
+      Capture capture, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+      throws MigrationException;
+
+  /** A fresh name for the process's paging file. */
+  String newPagingFile();
 
   /** The process's paging file, or empty if it does not run on paged memory. */
   Optional<PagingView> paging();

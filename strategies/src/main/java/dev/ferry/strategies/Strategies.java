@@ -20,7 +20,13 @@ public final class Strategies {
   public static Strategies load(FerrySettings settings) {
     Strategies s = new Strategies();
     Set<String> known =
-        new java.util.TreeSet<>(Set.of(DataSegmentStrategy.NAME, GfvmStrategy.NAME));
+        new java.util.TreeSet<>(
+            Set.of(
+                DataSegmentStrategy.NAME,
+                GfvmStrategy.NAME,
+                PreCopyStrategy.NAME,
+                PostCopyStrategy.NAME,
+                FlushingStrategy.NAME));
     for (String name : settings.strategyNames()) {
       if (!known.contains(name)) {
         throw new InvalidSettingsException(
@@ -34,6 +40,12 @@ public final class Strategies {
     s.byName.put(
         GfvmStrategy.NAME,
         new GfvmStrategy(GfvmSettings.from(settings.strategy(GfvmStrategy.NAME))));
+    s.byName.put(
+        PreCopyStrategy.NAME, PreCopyStrategy.from(settings.strategy(PreCopyStrategy.NAME)));
+    s.byName.put(
+        PostCopyStrategy.NAME, PostCopyStrategy.from(settings.strategy(PostCopyStrategy.NAME)));
+    s.byName.put(
+        FlushingStrategy.NAME, FlushingStrategy.from(settings.strategy(FlushingStrategy.NAME)));
     return s;
   }
 

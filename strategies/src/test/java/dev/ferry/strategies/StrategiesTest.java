@@ -122,4 +122,37 @@ class StrategiesTest {
         full.chooseDestination(List.of(new MigrationStrategy.NodeCandidate("a", 0, 0, false)))
             .orElseThrow());
   }
+
+  @Test
+  void offersTheBaselinesWithTheirDefaultsAndRejectsBadSettingsNamingTheKey() {
+    Strategies s = Strategies.load(settings(""));
+    assertEquals(
+        List.of("data-segment", "flushing", "gfvm", "post-copy", "pre-copy"),
+        List.copyOf(s.names()));
+    PreCopyStrategy pre = (PreCopyStrategy) s.get("pre-copy").orElseThrow();
+    assertEquals(5, pre.maxRounds());
+    assertEquals(256 * 1024, pre.stopBytes());
+    assertEquals(0, pre.bandwidth());
+    FlushingStrategy fl = (FlushingStrategy) s.get("flushing").orElseThrow();
+    assertEquals("", fl.fileServer());
+    String no =
+        fl.refuse("p-1", "n2", java.util.Optional.of(new PagingView(4096, List.of(), 1, 0)))
+            .orElseThrow();
+    assertTrue(no.contains("ferry.strategies.flushing.file-server"), no);
+    for (String[] c :
+        List.of(
+            new String[] {"pre-copy { max-rounds = 0 }", "ferry.strategies.pre-copy.max-rounds: "},
+            new String[] {"pre-copy { bandwidth = fast }", "ferry.strategies.pre-copy.bandwidth: "},
+            new String[] {"pre-copy { rounds = 3 }", "ferry.strategies.pre-copy.rounds: "},
+            new String[] {"post-copy { window = 0 }", "ferry.strategies.post-copy.window: "},
+            new String[] {"flushing { server = n3 }", "ferry.strategies.flushing.server: "})) {
+      InvalidSettingsException e = rejects("ferry.strategies." + c[0]);
+      assertTrue(e.getMessage().startsWith(c[1]), c[0] + " -> " + e.getMessage());
+    }
+    for (String name : List.of("pre-copy", "post-copy", "flushing")) {
+      String flat =
+          s.get(name).orElseThrow().refuse("p-1", "n2", java.util.Optional.empty()).orElse("");
+      assertTrue(flat.contains("--paged") || name.equals("flushing"), name + ": " + flat);
+    }
+  }
 }

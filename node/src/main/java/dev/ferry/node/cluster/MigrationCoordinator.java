@@ -250,11 +250,14 @@ final class MigrationCoordinator implements MigrationContext {
     publish();
   }
 
+  private volatile boolean progressEvent;
+
   private void publish() {
     MigrationRecord r = record();
     boolean changed;
     synchronized (this) {
-      changed = r.getState() != published;
+      changed = r.getState() != published || progressEvent;
+      progressEvent = false;
       published = r.getState();
     }
     // Only the first and the final record are stored: while it runs, a migration is served from
@@ -322,9 +325,18 @@ final class MigrationCoordinator implements MigrationContext {
 
   private volatile dev.ferry.strategies.PageReport pageReport;
 
+  private volatile long lastProgressEvent;
+
   @Override
   public void pages(dev.ferry.strategies.PageReport report) {
     pageReport = report;
+    long now = System.nanoTime();
+    if (now - lastProgressEvent > 200_000_000L) {
+      // Progress of a long step (pre-copy rounds, a post-copy push) also goes out as an event,
+      // a few times a second at most, with the state unchanged.
+      lastProgressEvent = now;
+      progressEvent = true;
+    }
     update(
         r ->
             r.setPagesDirtyAtFreeze(report.dirtyAtFreeze())
@@ -333,6 +345,8 @@ final class MigrationCoordinator implements MigrationContext {
                 .setPagesAfterFreeze(report.afterFreeze())
                 .setRounds(report.rounds())
                 .setBytesDuringFreeze(report.bytesDuringFreeze())
+                .setRemoteFaultsAfterResume(report.remoteFaultsAfterResume())
+                .setBytesRemaining(report.bytesRemaining())
                 .clearReplicas()
                 .addAllReplicas(report.replicas()));
   }
@@ -340,6 +354,12 @@ final class MigrationCoordinator implements MigrationContext {
   @Override
   public dev.ferry.strategies.PageReport pageReport() {
     return pageReport;
+  }
+
+  @Override
+  public void problem(String message) {
+    log.warn("migration {} of {} to {}: {}", id, pid, toNode, message);
+    update(r -> r.setError(message));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -384,11 +404,11 @@ final class MigrationCoordinator implements MigrationContext {
 
     @Override
     public Payload bundle(
-        Capture c, boolean includeModule, boolean sharedFiles, java.util.List<String> replicasAfter)
+        Capture c, boolean includeModule, boolean sharedFiles, dev.ferry.strategies.PagingPlan plan)
         throws MigrationException {
       try {
         return rt.processes.bundle(
-            pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles, replicasAfter);
+            pid, ((FrozenCapture) c).frozen(), includeModule, sharedFiles, plan);
       } catch (FerryException e) {
         throw new MigrationException(e.getMessage(), e);
       }
@@ -405,10 +425,53 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public void discardKeepingPagingFile(
-        Capture c, boolean sharedFiles, java.util.List<String> replicasAfter) {
+    public void discardKeepingCopies(
+        Capture c, boolean sharedFiles, java.util.List<String> keepCopiesOn) {
       rt.processes.discardAfterCommit(
-          pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode, replicasAfter);
+          pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode, keepCopiesOn);
+    }
+
+    @Override
+    public long[] copyRound(String node, boolean first, long bandwidth) throws MigrationException {
+      try {
+        return rt.processes
+            .paging()
+            .precopyRound(
+                pid, node, first, new dev.ferry.node.paging.PagingFiles.Throttle(bandwidth));
+      } catch (IOException | RuntimeException e) {
+        throw new MigrationException("copying pages to " + node + " failed: " + e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public void dropCopy(String node) {
+      rt.processes.paging().dropReplica(pid, node);
+    }
+
+    @Override
+    public String servePages(Capture c) throws MigrationException {
+      try {
+        return rt.processes.paging().serveFrozen(pid);
+      } catch (IOException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public long[] pushPages(
+        Capture c, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+        throws MigrationException {
+      try {
+        var r = rt.processes.paging().push(pid, node, file, progress);
+        return new long[] {r.pages(), r.bytes(), r.remoteFaults()};
+      } catch (IOException | RuntimeException e) {
+        throw new MigrationException("pushing pages to " + node + " failed: " + e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public String newPagingFile() {
+      return dev.ferry.node.paging.PagingFiles.newFile(pid);
     }
 
     @Override

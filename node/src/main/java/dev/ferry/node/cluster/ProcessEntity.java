@@ -228,7 +228,11 @@ final class ProcessEntity {
                 + state.map(x -> x.name().toLowerCase()).orElse("gone")
                 + "; only a running process can be migrated";
       } else {
-        error = strategy.refuse(pid, m.getToNode(), rt.processes.pagingView(pid)).orElse(null);
+        var paging = rt.processes.pagingView(pid);
+        error =
+            paging
+                .map(x -> x.busy())
+                .orElseGet(() -> strategy.refuse(pid, m.getToNode(), paging).orElse(null));
       }
     }
     if (error != null) {

@@ -105,6 +105,10 @@ public final class PagingFiles implements AutoCloseable {
   private final GfvmSettings settings;
   private final Events events;
   private final Map<String, Primary> primaries = new ConcurrentHashMap<>();
+
+  /** Files whose frozen process serves its pages to other nodes (post-copy), by file name. */
+  private final Map<String, Primary> serving = new ConcurrentHashMap<>();
+
   private final ExecutorService io =
       Executors.newCachedThreadPool(DaemonThreads.named("ferry-paging-io"));
   private final ScheduledExecutorService flusher =
@@ -144,20 +148,92 @@ public final class PagingFiles implements AutoCloseable {
     }
   }
 
+  /**
+   * Where a restored memory reads the pages it does not hold: this node's copy of the file and, for
+   * pages it lacks, another node's copy (the post-copy source until it says the file is complete;
+   * the flushing file server, always).
+   */
+  public final class FileSource implements dev.ferry.node.memory.PageSource {
+    final String pid;
+    final String file;
+    final String fetchFrom;
+    final String fetchFile;
+    final boolean remoteBacked;
+    volatile boolean complete;
+    final AtomicLong remoteFaults = new AtomicLong();
+
+    FileSource(String pid, dev.ferry.transport.proto.Paging pg) {
+      this.pid = pid;
+      this.file = pg.getFile();
+      this.fetchFrom = pg.getFetchFrom().isEmpty() ? null : pg.getFetchFrom();
+      this.fetchFile = pg.getFetchFile().isEmpty() ? pg.getFile() : pg.getFetchFile();
+      this.remoteBacked = pg.getRemoteBacked() && fetchFrom != null;
+      // Post-copy: incomplete until the source says every page is here. Flushing: never here.
+      this.complete = fetchFrom == null || remoteBacked;
+    }
+
+    @Override
+    public byte[] load(int page) {
+      if (!remoteBacked) {
+        byte[] b = store.read(file, page);
+        if (b != null || complete) {
+          return b;
+        }
+      }
+      try {
+        PageReply r =
+            call(
+                fetchFrom,
+                PageRequest.newBuilder()
+                    .setFile(fetchFile)
+                    .setRead(PageList.newBuilder().addPages(page)));
+        remoteFaults.incrementAndGet();
+        return r.getPagesCount() == 0 ? null : r.getData().toByteArray();
+      } catch (IOException e) {
+        throw new IllegalStateException(
+            "page "
+                + page
+                + " of process "
+                + pid
+                + " could not be fetched from node "
+                + fetchFrom
+                + " ("
+                + e.getMessage()
+                + ")"
+                + (remoteBacked
+                    ? ": its paging file is on that file server only (flushing)"
+                    : ": post-copy had not moved every page from its source node yet"),
+            e);
+      }
+    }
+  }
+
   /** The primary copy of a running paged process's file. Mutated under {@code this}. */
   private final class Primary {
     final String pid;
     final String file;
     final PagedMemory memory;
+    final FileSource source; // null: a fresh memory, every absent page is zeros
     final List<Replica> replicas = new ArrayList<>();
     final AtomicLong flushed = new AtomicLong();
     final long quietEpochs;
     volatile boolean released;
 
-    Primary(String pid, String file, PagedMemory memory) {
+    /** Whether this node keeps a copy (not for a file on a flushing file server). */
+    boolean localCopy() {
+      return source == null || !source.remoteBacked;
+    }
+
+    /** False while post-copy is still pushing pages here: nothing may be written out yet. */
+    boolean complete() {
+      return source == null || source.complete;
+    }
+
+    Primary(String pid, String file, PagedMemory memory, FileSource source) {
       this.pid = pid;
       this.file = file;
       this.memory = memory;
+      this.source = source;
       long interval = Math.max(1, settings.flushInterval().toMillis());
       this.quietEpochs = (settings.quietTime().toMillis() + interval - 1) / interval;
     }
@@ -190,19 +266,27 @@ public final class PagingFiles implements AutoCloseable {
    */
   public void create(String pid, String file, PagedMemory memory) {
     store.drop(file);
-    Primary p = new Primary(pid, file, memory);
+    Primary p = new Primary(pid, file, memory, null);
     primaries.put(pid, p);
     membershipChanged(); // place its replicas now rather than at the next pass
   }
 
+  /** Where a memory restored here from {@code pg} reads its pages (see {@link FileSource}). */
+  public FileSource open(String pid, dev.ferry.transport.proto.Paging pg) {
+    return new FileSource(pid, pg);
+  }
+
   /**
-   * Takes over the file a process moved here with (gfvm): this node's copy is complete and so is
-   * each of {@code replicas}' (they received the last flush before the process froze).
+   * Takes over the file a process moved here with: after gfvm or pre-copy this node's copy is
+   * complete and so is each of the replicas' (they received the last flush before the process
+   * froze); after post-copy pages are still arriving; after flushing the file is on the file server
+   * (its only replica) and this node keeps no copy.
    */
-  public void adopt(String pid, String file, PagedMemory memory, List<String> replicas) {
-    Primary p = new Primary(pid, file, memory);
+  public void adopt(
+      String pid, dev.ferry.transport.proto.Paging pg, PagedMemory memory, FileSource source) {
+    Primary p = new Primary(pid, pg.getFile(), memory, source);
     synchronized (p) {
-      for (String r : replicas) {
+      for (String r : pg.getReplicasList()) {
         if (!r.equals(self)) {
           p.replicas.add(new Replica(r, "in-sync"));
         }
@@ -211,15 +295,23 @@ public final class PagingFiles implements AutoCloseable {
     primaries.put(pid, p);
   }
 
-  /** The file's page source here, for a memory restored from this node's copy. */
-  public dev.ferry.node.memory.PageSource source(String file) {
-    return store.source(file);
-  }
-
   /** The replicas of a paged process running here, in-sync ones only. */
   public Optional<List<String>> replicas(String pid) {
     Primary p = primaries.get(pid);
     return p == null ? Optional.empty() : Optional.of(p.replicaNodes("in-sync"));
+  }
+
+  /** Why a paged process running here cannot move now, or null. */
+  public String busy(String pid) {
+    Primary p = primaries.get(pid);
+    if (p == null || p.complete()) {
+      return null;
+    }
+    return "process "
+        + pid
+        + " is still receiving its pages from node "
+        + p.source.fetchFrom
+        + " (post-copy); move it once that migration has committed";
   }
 
   /** Pages dirty in a paged process running here. */
@@ -237,6 +329,7 @@ public final class PagingFiles implements AutoCloseable {
     if (p == null) {
       return;
     }
+    serving.remove(p.file);
     List<String> drop;
     synchronized (p) {
       p.released = true;
@@ -274,7 +367,7 @@ public final class PagingFiles implements AutoCloseable {
             .setPages(p.memory.pageCount())
             .setResident(p.memory.residentPages())
             .setDirty(p.memory.dirtyCount())
-            .setStored(store.count(p.file))
+            .setStored(p.localCopy() ? store.count(p.file) : 0)
             .setFaults(p.memory.faults())
             .setFlushed(p.flushed.get());
     synchronized (p) {
@@ -283,7 +376,8 @@ public final class PagingFiles implements AutoCloseable {
             ReplicaStatus.newBuilder().setNode(r.node).setState(r.state).setPages(r.pages));
       }
     }
-    for (int i = b.getReplicasCount(); i < settings.replicationFactor() - 1; i++) {
+    int want = p.localCopy() ? settings.replicationFactor() - 1 : 1;
+    for (int i = b.getReplicasCount(); i < want; i++) {
       b.addReplicas(ReplicaStatus.newBuilder().setNode("").setState("missing"));
     }
     return Optional.of(b.build());
@@ -300,6 +394,18 @@ public final class PagingFiles implements AutoCloseable {
       throw new IOException("process " + pid + " has no paging file on " + self);
     }
     synchronized (p) {
+      if (!p.complete()) {
+        throw new IOException(
+            "process " + pid + " is still receiving its pages from " + p.source.fetchFrom);
+      }
+      if (fullCopyTo != null && !p.localCopy()) {
+        throw new IOException(
+            "process "
+                + pid
+                + "'s paging file is on file server "
+                + p.source.fetchFrom
+                + " only; it cannot be copied whole from here");
+      }
       long dirty = p.memory.dirtyCount();
       long[] sent = {0};
       long written = flush(p, p.memory.dirtyPages(), mustHold, sent);
@@ -324,6 +430,11 @@ public final class PagingFiles implements AutoCloseable {
    * Caller holds {@code p}'s lock.
    */
   private long flush(Primary p, int[] candidates, String mustHold, long[] sent) throws IOException {
+    return flush(p, candidates, mustHold, sent, null);
+  }
+
+  private long flush(Primary p, int[] candidates, String mustHold, long[] sent, Throttle throttle)
+      throws IOException {
     int pageSize = p.memory.pageSize();
     int perBatch = Math.max(1, BATCH_BYTES / pageSize);
     byte[] batch = new byte[perBatch * pageSize];
@@ -346,6 +457,9 @@ public final class PagingFiles implements AutoCloseable {
       }
       written++;
       if (n == perBatch || z == perBatch) {
+        if (throttle != null) {
+          throttle.sent((long) n * pageSize);
+        }
         writeBatch(
             p, Arrays.copyOf(pages, n), batch, Arrays.copyOf(zeros, z), false, mustHold, sent);
         n = 0;
@@ -394,7 +508,9 @@ public final class PagingFiles implements AutoCloseable {
     for (Replica r : targets) {
       replies.add(io.submit(() -> call(r.node, req)));
     }
-    store.write(p.file, pageSize, pages, data, 0, zeros, false, sync);
+    if (p.localCopy()) {
+      store.write(p.file, pageSize, pages, data, 0, zeros, false, sync);
+    }
     for (int i = 0; i < targets.size(); i++) {
       Replica r = targets.get(i);
       try {
@@ -450,6 +566,10 @@ public final class PagingFiles implements AutoCloseable {
    * lock. Returns pages copied.
    */
   private long seed(Primary p, String node, long[] sent) throws IOException {
+    return seed(p, node, sent, null);
+  }
+
+  private long seed(Primary p, String node, long[] sent, Throttle throttle) throws IOException {
     int pageSize = p.memory.pageSize();
     int perBatch = Math.max(1, BATCH_BYTES / pageSize);
     int[] all = store.pages(p.file);
@@ -466,6 +586,9 @@ public final class PagingFiles implements AutoCloseable {
         System.arraycopy(b, 0, data, i * pageSize, pageSize);
       }
       boolean last = from + perBatch >= all.length;
+      if (throttle != null) {
+        throttle.sent((long) n * pageSize);
+      }
       call(
           node,
           PageRequest.newBuilder()
@@ -488,8 +611,8 @@ public final class PagingFiles implements AutoCloseable {
     for (Primary p : primaries.values()) {
       try {
         synchronized (p) {
-          if (p.released) {
-            continue;
+          if (p.released || !p.complete()) {
+            continue; // post-copy: the source is still pushing pages into the local copy
           }
           repair(p);
           long epoch = p.memory.tick();
@@ -517,6 +640,9 @@ public final class PagingFiles implements AutoCloseable {
         lost(p, r, "its node left the cluster or is unreachable");
       }
     }
+    if (!p.localCopy()) {
+      return; // flushing: the file server is the one copy, never replaced here
+    }
     p.replicas.removeIf(r -> r.state.equals("lost"));
     int want = settings.replicationFactor() - 1;
     if (p.replicas.size() >= want) {
@@ -542,6 +668,175 @@ public final class PagingFiles implements AutoCloseable {
         log.warn("paging file {}: cannot replicate on {}: {}", p.file, node, e.toString());
       }
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Pre-copy and post-copy
+
+  /**
+   * The current content of page {@code page} of a frozen process: resident in memory, or where its
+   * memory would read it from; null for zeros.
+   */
+  private byte[] content(Primary p, int page) {
+    if (p.memory.isResident(page)) {
+      byte[] b = p.memory.copyPage(page);
+      return allZero(b, 0, b.length) ? null : b;
+    }
+    return p.source == null ? null : p.source.load(page);
+  }
+
+  /** Limits the bytes per second a pre-copy round sends; 0: no limit. */
+  public static final class Throttle {
+    private final long bytesPerSecond;
+    private final long start = System.nanoTime();
+    private long sent;
+
+    public Throttle(long bytesPerSecond) {
+      this.bytesPerSecond = bytesPerSecond;
+    }
+
+    void sent(long bytes) throws IOException {
+      sent += bytes;
+      if (bytesPerSecond <= 0) {
+        return;
+      }
+      long due = start + sent * 1_000_000_000L / bytesPerSecond;
+      long wait = due - System.nanoTime();
+      if (wait > 0) {
+        try {
+          Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("interrupted");
+        }
+      }
+    }
+  }
+
+  /**
+   * One pre-copy round while the process runs. The first makes {@code node} an in-sync replica:
+   * dirty pages are written out (to the local copy and every replica) and the whole local copy is
+   * copied to {@code node}; later rounds write every dirty page (not only quiet ones) to every
+   * replica, {@code node} included. Returns the pages sent to {@code node} and the bytes sent to
+   * every node.
+   */
+  public long[] precopyRound(String pid, String node, boolean first, Throttle throttle)
+      throws IOException {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      throw new IOException("process " + pid + " has no paging file on " + self);
+    }
+    synchronized (p) {
+      if (!p.complete() || !p.localCopy()) {
+        throw new IOException(
+            "process "
+                + pid
+                + "'s pages are not all on "
+                + self
+                + " (post-copy still running, or a flushing file server holds them)");
+      }
+      long[] sent = {0};
+      long written = flush(p, p.memory.dirtyPages(), null, sent, throttle);
+      if (!first) {
+        return new long[] {written, sent[0]};
+      }
+      long seeded = seed(p, node, sent, throttle);
+      p.replicas.removeIf(r -> r.node.equals(node));
+      Replica r = new Replica(node, "in-sync");
+      r.pages = seeded;
+      p.replicas.add(r);
+      return new long[] {seeded, sent[0]};
+    }
+  }
+
+  /** Pre-copy aborted: {@code node} stops being a replica and drops its copy. */
+  public void dropReplica(String pid, String node) {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      return;
+    }
+    synchronized (p) {
+      p.replicas.removeIf(r -> r.node.equals(node));
+    }
+    io.execute(
+        () -> {
+          try {
+            call(
+                node, PageRequest.newBuilder().setFile(p.file).setDrop(Empty.getDefaultInstance()));
+          } catch (IOException e) {
+            log.info("paging file {}: copy on {} not dropped: {}", p.file, node, e.getMessage());
+          }
+        });
+  }
+
+  /** Post-copy: the frozen process's pages are served to other nodes under its file's name. */
+  public String serveFrozen(String pid) throws IOException {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      throw new IOException("process " + pid + " has no paging file on " + self);
+    }
+    serving.put(p.file, p);
+    return p.file;
+  }
+
+  /** Post-copy aborted before the destination ran the process: stop serving its pages. */
+  public void stopServing(String pid) {
+    Primary p = primaries.get(pid);
+    if (p != null) {
+      serving.remove(p.file);
+    }
+  }
+
+  /** What a post-copy push did. */
+  public record Push(long pages, long bytes, long remoteFaults) {}
+
+  /**
+   * Post-copy: pushes every non-zero page of the frozen process into {@code node}'s copy of {@code
+   * file}, in batches, then tells it the file is complete. {@code progress} is told the pages and
+   * bytes sent so far after each batch.
+   */
+  public Push push(
+      String pid, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+      throws IOException {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      throw new IOException("process " + pid + " has no paging file on " + self);
+    }
+    int pageSize = p.memory.pageSize();
+    int perBatch = Math.max(1, BATCH_BYTES / pageSize);
+    byte[] data = new byte[perBatch * pageSize];
+    int[] pages = new int[perBatch];
+    int n = 0;
+    long total = 0;
+    boolean first = true;
+    int count = p.memory.pageCount();
+    for (int page = 0; page <= count; page++) {
+      byte[] b = page < count ? content(p, page) : null;
+      if (b != null) {
+        System.arraycopy(b, 0, data, n * pageSize, pageSize);
+        pages[n++] = page;
+      }
+      if (n == perBatch || (page == count && (n > 0 || first))) {
+        call(
+            node,
+            PageRequest.newBuilder()
+                .setFile(file)
+                .setPageSize(pageSize)
+                .setWrite(
+                    PageWrite.newBuilder()
+                        .addAllPages(ints(Arrays.copyOf(pages, n)))
+                        .setData(UnsafeByteOperations.unsafeWrap(data, 0, n * pageSize))
+                        .setReset(first)
+                        .setSync(page == count)));
+        total += n;
+        progress.accept(total, total * pageSize);
+        first = false;
+        n = 0;
+      }
+    }
+    PageReply done =
+        call(node, PageRequest.newBuilder().setFile(file).setComplete(Empty.getDefaultInstance()));
+    return new Push(total, total * pageSize, done.getRemoteFaults());
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -575,8 +870,9 @@ public final class PagingFiles implements AutoCloseable {
             PageList l = req.getRead();
             PageReply.Builder b = PageReply.newBuilder();
             java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            Primary frozen = serving.get(file);
             for (int page : l.getPagesList()) {
-              byte[] d = store.read(file, page);
+              byte[] d = frozen != null ? content(frozen, page) : store.read(file, page);
               if (d != null) {
                 b.addPages(page);
                 out.write(d, 0, d.length);
@@ -587,6 +883,20 @@ public final class PagingFiles implements AutoCloseable {
         case DROP:
           store.drop(file);
           return PageReply.newBuilder().setStored(0).build();
+        case COMPLETE:
+          {
+            for (Primary p : primaries.values()) {
+              if (p.file.equals(file) && p.source != null) {
+                p.source.complete = true;
+                membershipChanged(); // write out and replicate it now
+                return PageReply.newBuilder()
+                    .setStored(store.count(file))
+                    .setRemoteFaults(p.source.remoteFaults.get())
+                    .build();
+              }
+            }
+            throw new IllegalArgumentException("no process here runs on paging file " + file);
+          }
         default:
           throw new IllegalArgumentException("empty page request");
       }

@@ -674,16 +674,19 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       throw FerryException.conflict(
           "process " + e.id + " has an image without memory but no paging file");
     }
+    dev.ferry.node.paging.PagingFiles.FileSource fileSource = null;
     if (fromFile) {
-      memory =
-          dev.ferry.node.memory.PagedMemory.restoreFactory(
-              pg.getPageSize(), paging.source(pg.getFile()));
+      fileSource = paging.open(e.id, pg);
+      memory = dev.ferry.node.memory.PagedMemory.restoreFactory(pg.getPageSize(), fileSource);
     } else if (pg != null) {
       // A full image: the memory is rebuilt from it, into a new paging file.
       pg =
           pg.toBuilder()
               .setFile(dev.ferry.node.paging.PagingFiles.newFile(e.id))
               .clearReplicas()
+              .clearFetchFrom()
+              .clearFetchFile()
+              .clearRemoteBacked()
               .build();
       memory =
           dev.ferry.node.memory.PagedMemory.factory(
@@ -705,7 +708,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     if (pg != null) {
       var mem = (dev.ferry.node.memory.PagedMemory) p.memory();
       if (fromFile) {
-        paging.adopt(e.id, pg.getFile(), mem, pg.getReplicasList());
+        paging.adopt(e.id, pg, mem, fileSource);
       } else {
         paging.create(e.id, pg.getFile(), mem);
       }
@@ -840,20 +843,26 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /**
    * {@link #bundle(String, WasmProcess.Frozen, boolean, boolean)}; for a paged process moving with
-   * its paging file, {@code replicasAfter} are its replicas once it runs at the destination.
+   * its paging file, {@code plan} says how the destination finds the file.
    */
   public dev.ferry.strategies.Payload bundle(
       String pid,
       WasmProcess.Frozen f,
       boolean includeModule,
       boolean sharedFiles,
-      List<String> replicasAfter) {
+      dev.ferry.strategies.PagingPlan plan) {
     Entry e = entry(pid);
     synchronized (e) {
       ProcessRecord.Builder moving = e.record.toBuilder().setState(ProcessRecord.State.RUNNING);
-      if (replicasAfter != null && moving.hasPaging()) {
-        moving.setPaging(
-            moving.getPaging().toBuilder().clearReplicas().addAllReplicas(replicasAfter));
+      if (plan != null && moving.hasPaging()) {
+        var pg = moving.getPaging().toBuilder().clearReplicas().addAllReplicas(plan.replicas());
+        if (plan.file() != null) {
+          pg.setFile(plan.file());
+        }
+        pg.setFetchFrom(plan.fetchFrom() == null ? "" : plan.fetchFrom())
+            .setFetchFile(plan.fetchFile() == null ? "" : plan.fetchFile())
+            .setRemoteBacked(plan.remoteBacked());
+        moving.setPaging(pg);
       }
       e.log.flush();
       long out = e.log.length(1);
@@ -938,6 +947,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /** The migration was aborted: the process continues here. */
   public void resumeAfterAbort(String pid, WasmProcess.Frozen f) {
     Entry e = entry(pid);
+    paging.stopServing(pid);
     synchronized (e) {
       e.record = e.record.toBuilder().setState(ProcessRecord.State.RUNNING).build();
       persist(e.record);
@@ -957,21 +967,19 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /**
    * {@link #discardAfterCommit(String, WasmProcess.Frozen, boolean, String)}; with {@code
-   * replicasAfter} (gfvm) the paging file moved with the process: this node keeps its copy if it is
-   * one of them, and copies elsewhere but on them and the destination are dropped. Without, a paged
-   * process's file is dropped everywhere (the destination started a new one).
+   * keepCopiesOn} (a paging strategy) copies of the paging file on those nodes are kept (this
+   * node's too, if named) and the others dropped. Without, a paged process's file is dropped
+   * everywhere (the destination started a new one).
    */
   public void discardAfterCommit(
       String pid,
       WasmProcess.Frozen f,
       boolean sharedFiles,
       String toNode,
-      List<String> replicasAfter) {
+      List<String> keepCopiesOn) {
     Entry e = entry(pid);
-    if (replicasAfter != null) {
-      List<String> keep = new ArrayList<>(replicasAfter);
-      keep.add(toNode);
-      paging.release(pid, replicasAfter.contains(nodeName), keep);
+    if (keepCopiesOn != null) {
+      paging.release(pid, keepCopiesOn.contains(nodeName), keepCopiesOn);
     } else {
       paging.release(pid, false, List.of());
     }
@@ -1348,7 +1356,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     var mem = (dev.ferry.node.memory.PagedMemory) p.memory();
     return java.util.Optional.of(
         new dev.ferry.strategies.PagingView(
-            mem.pageSize(), replicas.get(), mem.pageCount(), mem.dirtyCount()));
+            mem.pageSize(), replicas.get(), mem.pageCount(), mem.dirtyCount(), paging.busy(pid)));
+  }
+
+  /** The node this is. */
+  public String nodeName() {
+    return nodeName;
   }
 
   /** Writes a frozen paged process's dirty pages out (see {@code PagingFiles#flushFrozen}). */

@@ -28,11 +28,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The gfvm strategy between three nodes in one JVM (interpreter, compiled, interpreter), with
- * paging files replicated on one other node (replication-factor 2): a paged process moves only to
- * the node holding its replica, writing out only its dirty pages, and pages in from there.
+ * The paging strategies between three nodes in one JVM (interpreter, compiled, interpreter), with
+ * paging files replicated on one other node (replication-factor 2) and n3 as flushing's file
+ * server: gfvm moves a paged process only to the node holding its replica, writing out only its
+ * dirty pages, and pages in from there; pre-copy, post-copy and flushing move it too, and every
+ * page of the generations guest holds what it must after each move.
  */
-class GfvmInJvmTest {
+class PagingInJvmTest {
   @TempDir static Path dir;
   static final List<FerryNode> nodes = new ArrayList<>();
 
@@ -50,6 +52,8 @@ class GfvmInJvmTest {
       extra.put("ferry.strategies.gfvm.replication-factor", 2);
       extra.put("ferry.strategies.gfvm.flush-interval", "100ms");
       extra.put("ferry.strategies.gfvm.quiet-time", "200ms");
+      extra.put("ferry.strategies.flushing.file-server", "n3");
+      extra.put("ferry.strategies.pre-copy.max-rounds", 3);
       nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("n" + (i + 1)), extra)));
     }
     awaitEveryNodeSeesAll();
@@ -167,6 +171,64 @@ class GfvmInJvmTest {
         assertTrue(get(asker.status(p.id())).state().isFinal(), done.toString());
       }
       Thread.sleep(30);
+    }
+    ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), p.id()));
+    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+  }
+
+  /**
+   * Pre-copy, post-copy and flushing: the generations guest (every 4 KiB page rewritten each round
+   * and checked against the previous round) moved back and forth between n1 (interpreter) and n2
+   * (compiled) mid-round, ten times, ends as an uninterrupted run does.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"pre-copy", "post-copy", "flushing"})
+  void baselineStrategiesKeepEveryPageIntact(String strategy) throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("generations"), false)).hash();
+    List<String> args = List.of("2", "6000");
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    get(n1.awaitExit(ref.id()));
+    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
+    int committed = 0;
+    for (int i = 0; i < 10; i++) {
+      ClusterService asker = nodes.get(i % 3).service();
+      ProcessInfo now = get(asker.status(p.id()));
+      if (now.state().isFinal()) {
+        break;
+      }
+      String to = now.node().equals("n1") ? "n2" : "n1";
+      MigrationInfo m;
+      try {
+        m = get(asker.migrate(p.id(), to, strategy));
+      } catch (java.util.concurrent.ExecutionException ex) {
+        if (get(asker.status(p.id())).state().isFinal()) {
+          break;
+        }
+        throw ex;
+      }
+      MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(asker, m.id());
+      System.out.println(strategy + " migration " + done);
+      if (done.state().equals("committed")) {
+        committed++;
+        assertNotNull(done.pages(), done.toString());
+        if (strategy.equals("pre-copy")) {
+          assertTrue(done.pages().rounds() >= 1, done.toString());
+          assertTrue(done.pages().beforeFreeze() > 0, done.toString());
+        } else if (strategy.equals("post-copy")) {
+          assertTrue(done.pages().afterFreeze() > 0, done.toString());
+          assertNull(done.error(), done.toString());
+        } else {
+          assertEquals(List.of("n3"), done.pages().replicas(), done.toString());
+        }
+      } else {
+        assertTrue(get(asker.status(p.id())).state().isFinal(), done.toString());
+      }
     }
     ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
     assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());

@@ -1,0 +1,101 @@
+package dev.ferry.strategies;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * What the strategies that move a paged process's memory through its paging file share (gfvm,
+ * pre-copy, post-copy, flushing): the process freezes with its memory left out of the image, the
+ * bundle (image without memory, logs, sandbox files, module if needed) moves like data-segment's
+ * and tells the destination where the paging file is ({@link #plan}), and the destination resumes
+ * it in answer to the last chunk with no page resident.
+ */
+abstract class PagingStrategy implements MigrationStrategy {
+  private final SectionReader.Transfer transfer;
+
+  PagingStrategy(SectionReader.Transfer transfer) {
+    this.transfer = transfer;
+  }
+
+  @Override
+  public Optional<String> refuse(String pid, String toNode, Optional<PagingView> paging) {
+    if (paging.isEmpty()) {
+      return Optional.of(
+          "process "
+              + pid
+              + " does not run on paged memory: "
+              + name()
+              + " moves paged processes (started with ferry run --paged); use --strategy"
+              + " data-segment");
+    }
+    return Optional.ofNullable(paging.get().busy());
+  }
+
+  /** Where the destination finds the paging file once the process runs there. */
+  abstract PagingPlan plan(MigrationContext ctx);
+
+  /** The nodes whose copies of the paging file survive the commit. */
+  abstract List<String> keepCopiesOn(MigrationContext ctx);
+
+  /** Paging of the process, or a clear error. */
+  static PagingView paging(MigrationContext ctx) throws MigrationException {
+    return ctx.source()
+        .paging()
+        .orElseThrow(
+            () -> new MigrationException("process " + ctx.pid() + " does not run on paged memory"));
+  }
+
+  /** Runs {@code step} on a frozen capture; if it fails the process resumes at once. */
+  static Capture whileFrozen(MigrationContext ctx, Capture c, Step step) throws MigrationException {
+    try {
+      step.run();
+      return c;
+    } catch (MigrationException | RuntimeException e) {
+      ctx.source().resume(c);
+      throw e;
+    }
+  }
+
+  /** A step that may fail. */
+  @FunctionalInterface
+  interface Step {
+    void run() throws MigrationException;
+  }
+
+  @Override
+  public void transfer(MigrationContext ctx, Capture capture) throws MigrationException {
+    boolean needModule = !ctx.destination().hasModule(capture.image().getModuleHash());
+    Payload bytes = ctx.source().bundle(capture, needModule, false, plan(ctx));
+    if (ctx.cancelled()) {
+      throw new MigrationException("cancelled");
+    }
+    ctx.destination().transferAndActivate(bytes, transfer.chunkBytes(), transfer.window(), null);
+    ctx.bytesMoved(bytes.size());
+  }
+
+  @Override
+  public void restore(MigrationContext ctx, Capture capture) throws MigrationException {
+    // The destination resumed the process, with no page resident, in answer to the last chunk.
+  }
+
+  @Override
+  public void commit(MigrationContext ctx, Capture capture) {
+    ctx.source().discardKeepingCopies(capture, false, keepCopiesOn(ctx));
+  }
+
+  @Override
+  public void abort(MigrationContext ctx, Capture capture, Throwable cause) {
+    ctx.destination().abort();
+    if (capture != null) {
+      ctx.source().resume(capture);
+    }
+  }
+
+  /** The replicas after a move to {@code to}, and {@code to}: the copies a commit keeps. */
+  static List<String> replicasAndDestination(MigrationContext ctx) {
+    List<String> keep = new ArrayList<>(ctx.pageReport().replicas());
+    keep.add(ctx.destination().name());
+    return keep;
+  }
+}

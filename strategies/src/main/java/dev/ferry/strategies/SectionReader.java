@@ -1,0 +1,94 @@
+package dev.ferry.strategies;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import dev.ferry.config.InvalidSettingsException;
+import java.time.Duration;
+import java.util.Set;
+
+/** Reads one strategy's section; every error names the full key ({@code prefix + key}). */
+final class SectionReader {
+  private final Config c;
+  private final String prefix;
+
+  SectionReader(Config c, String prefix, Set<String> known) {
+    this.c = c;
+    this.prefix = prefix;
+    for (String k : c.root().keySet()) {
+      if (!known.contains(k)) {
+        throw new InvalidSettingsException(
+            prefix + k, "unknown setting; known: " + new java.util.TreeSet<>(known));
+      }
+    }
+  }
+
+  InvalidSettingsException bad(String key, String why) {
+    return new InvalidSettingsException(prefix + key, why);
+  }
+
+  int integer(String key, int min, int max) {
+    int v;
+    try {
+      v = c.getInt(key);
+    } catch (ConfigException e) {
+      throw new InvalidSettingsException(prefix + key, "must be a whole number", e);
+    }
+    if (v < min || v > max) {
+      throw bad(key, "must be between " + min + " and " + max + ", got " + v);
+    }
+    return v;
+  }
+
+  long bytes(String key, long min, long max) {
+    long v;
+    try {
+      v = c.getBytes(key);
+    } catch (ConfigException e) {
+      throw new InvalidSettingsException(prefix + key, "must be a size, like 4KiB", e);
+    }
+    if (v < min || v > max) {
+      throw bad(key, "must be between " + min + " and " + max + " bytes, got " + v);
+    }
+    return v;
+  }
+
+  Duration duration(String key, boolean zeroAllowed) {
+    Duration d;
+    try {
+      d = c.getDuration(key);
+    } catch (ConfigException e) {
+      throw new InvalidSettingsException(prefix + key, "must be a duration, like 500ms", e);
+    }
+    if (d.isNegative() || (!zeroAllowed && d.isZero())) {
+      throw bad(key, zeroAllowed ? "must be >= 0" : "must be > 0");
+    }
+    return d;
+  }
+
+  boolean bool(String key) {
+    try {
+      return c.getBoolean(key);
+    } catch (ConfigException e) {
+      throw new InvalidSettingsException(prefix + key, "must be true or false", e);
+    }
+  }
+
+  String string(String key) {
+    try {
+      return c.getString(key);
+    } catch (ConfigException e) {
+      throw new InvalidSettingsException(prefix + key, "must be a string", e);
+    }
+  }
+
+  /** The bundle settings every strategy shares: chunk-bytes, window, transfer-timeout. */
+  Transfer transfer() {
+    return new Transfer(
+        (int) bytes("chunk-bytes", 4096, 1536 * 1024),
+        integer("window", 1, 256),
+        duration("transfer-timeout", false));
+  }
+
+  /** How a strategy sends its bundle. */
+  record Transfer(int chunkBytes, int window, Duration timeout) {}
+}
