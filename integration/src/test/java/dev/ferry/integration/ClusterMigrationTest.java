@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -32,11 +33,25 @@ import org.junit.jupiter.params.provider.MethodSource;
  * committed; the program ends exactly as an uninterrupted run on n2 at the same time: same exit
  * code, byte-identical stdout, stderr and output files. The migrations cross engines and JVMs,
  * every node lists the process once and where it is. Without a Java 25 installed, n3 runs on Java
- * 17 and the JVM part is not checked (the test says so on stderr).
+ * 17 and the JVM part is not checked (the test says so on stderr). The same holds for paged
+ * processes moved by each paging strategy (gfvm, pre-copy, post-copy, flushing), the generations
+ * guest checking every page of its memory as it goes.
  */
 @Timeout(240)
 class ClusterMigrationTest {
-  @RegisterExtension static final NodeHarness nodes = new NodeHarness();
+  /**
+   * Paged processes keep a replica of their paging file on every node (replication-factor 3), so
+   * gfvm can move them round-robin; n3 is flushing's file server.
+   */
+  @RegisterExtension
+  static final NodeHarness nodes =
+      new NodeHarness()
+          .withNodeConfig(
+              "ferry.strategies.gfvm.replication-factor = 3\n"
+                  + "ferry.strategies.gfvm.flush-interval = 200ms\n"
+                  + "ferry.strategies.gfvm.quiet-time = 400ms\n"
+                  + "ferry.strategies.pre-copy.max-rounds = 3\n"
+                  + "ferry.strategies.flushing.file-server = n3");
 
   static final int MIGRATIONS = 10;
   static final String[] ENGINES = {"interpreter", "compiled", "interpreter"};
@@ -97,6 +112,31 @@ class ClusterMigrationTest {
         new Workload("spin-preemptible", List.of("2000000000"), Map.of(), List.of()));
   }
 
+  /** The paging strategies, each moving paged processes. */
+  static final List<String> PAGING_STRATEGIES =
+      List.of(
+          System.getProperty("ferry.it.paging-strategies", "gfvm,pre-copy,post-copy,flushing")
+              .split(","));
+
+  /**
+   * Paged processes under each paging strategy: the generations guest (every 4 KiB page of 2 MiB
+   * rewritten each round and checked against the round before) and files (its sandbox moves with
+   * it); churn under gfvm too (on the compiled engine churn sometimes runs ten times slower, see
+   * RUN_TIMEOUT: once is enough).
+   */
+  static Stream<Arguments> pagedWorkloads() {
+    Workload generations = new Workload("generations", List.of("2", "12000"), Map.of(), List.of());
+    Workload churn = workloads().filter(w -> w.guest().equals("churn")).findFirst().orElseThrow();
+    Workload files = workloads().filter(w -> w.guest().equals("files")).findFirst().orElseThrow();
+    return PAGING_STRATEGIES.stream()
+        .flatMap(
+            s ->
+                (s.equals("gfvm")
+                        ? Stream.of(generations, files, churn)
+                        : Stream.of(generations, files))
+                    .map(w -> Arguments.of(w, s)));
+  }
+
   static List<DaemonProcess> cluster;
   static Optional<JavaRuntime> jdk25;
   static final Map<String, String> modules = new LinkedHashMap<>();
@@ -118,8 +158,7 @@ class ClusterMigrationTest {
     }
     // Modules go to n1 (where the runs start) and n2 (the reference runs); n3 receives each with
     // the process's first migration there.
-    workloads()
-        .map(Workload::guest)
+    Stream.concat(workloads().map(Workload::guest), Stream.of("generations"))
         .forEach(
             g -> {
               String hash = n(1).api().upload(Guests.wasm(g));
@@ -162,13 +201,28 @@ class ClusterMigrationTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("workloads")
   void aProgramMovedRoundRobinTenTimesAcrossEnginesAndJvmsEndsAsIfNeverMoved(Workload w) {
+    moveRoundRobin(w, "data-segment", false);
+  }
+
+  /**
+   * The same for paged processes under each paging strategy: memory that moves through the paging
+   * file (dirty pages only, rounds while running, pages fetched after resuming, a file server)
+   * leaves every page as the program left it.
+   */
+  @ParameterizedTest(name = "{1}: {0}")
+  @MethodSource("pagedWorkloads")
+  void aPagedProgramMovedByAPagingStrategyEndsAsIfNeverMoved(Workload w, String strategy) {
+    moveRoundRobin(w, strategy, true);
+  }
+
+  private void moveRoundRobin(Workload w, String strategy, boolean paged) {
     String module = modules.get(w.guest());
     // The reference runs uninterrupted on n2 while the same program is moved around (two
     // processes, two sandboxes): run one after the other, the class would take half as long again.
     long t0 = System.nanoTime();
     CompletableFuture<Outcome> reference =
         CompletableFuture.supplyAsync(() -> runUninterrupted(n(2).api(), module, w));
-    String pid = n(1).api().run(module, w.args(), null, w.files());
+    String pid = n(1).api().run(module, w.args(), null, w.files(), paged);
     List<JsonNode> moves = new ArrayList<>();
     List<Long> startLatencies = new ArrayList<>();
     int at = 1; // the node it runs on
@@ -178,7 +232,11 @@ class ClusterMigrationTest {
       // any node answers for any process. As soon as one has committed the next is asked for.
       DaemonProcess asker = n((at - 1 + i) % 3 + 1);
       Instant sent = Instant.now();
-      NodeApi.Answer a = asker.api().requestMigration(pid, "n" + to, null, true);
+      NodeApi.Answer a =
+          asker
+              .api()
+              .requestMigration(
+                  pid, "n" + to, strategy.equals("data-segment") ? null : strategy, true);
       if (a.status() != 200) {
         JsonNode now = asker.api().status(pid);
         boolean ended = !now.path("state").asText().equals("running");
@@ -227,8 +285,9 @@ class ClusterMigrationTest {
     Outcome moved = outcome(reader, pid, end, w, runMillis);
     Outcome expected = reference.join();
     System.out.printf(
-        "[ClusterMigrationTest] %s: reference on n2 %d ms; moved run %d ms, %d migrations in its"
-            + " first %d ms: %s%n",
+        "[ClusterMigrationTest] %s %s: reference on n2 %d ms; moved run %d ms, %d migrations in"
+            + " its first %d ms: %s%n",
+        strategy,
         w,
         expected.millis(),
         runMillis,
@@ -246,7 +305,7 @@ class ClusterMigrationTest {
     }
     assertEquals(MIGRATIONS, moves.size(), w + " was moved " + moves.size() + " times");
     assertEveryNodeListsItOnce(pid, "n" + at);
-    assertMovesCrossedEnginesAndJvms(pid, moves);
+    assertMovesCrossedEnginesAndJvms(pid, moves, strategy);
   }
 
   /** One line per migration: route, start latency, whole time, time frozen, bytes. */
@@ -268,7 +327,8 @@ class ClusterMigrationTest {
   }
 
   /** The cluster's own record of the moves agrees, and they crossed engines and JVMs. */
-  private static void assertMovesCrossedEnginesAndJvms(String pid, List<JsonNode> moves) {
+  private static void assertMovesCrossedEnginesAndJvms(
+      String pid, List<JsonNode> moves, String strategy) {
     List<JsonNode> recorded =
         n(3).api().migrations().stream().filter(m -> m.path("pid").asText().equals(pid)).toList();
     assertEquals(
@@ -283,7 +343,10 @@ class ClusterMigrationTest {
           "migration " + m,
           () -> assertEquals(ENGINES[from - 1], m.path("fromEngine").asText(), "fromEngine"),
           () -> assertEquals(ENGINES[to - 1], m.path("toEngine").asText(), "toEngine"),
-          () -> assertEquals("data-segment", m.path("strategy").asText(), "strategy"),
+          () -> assertEquals(strategy, m.path("strategy").asText(), "strategy"),
+          () ->
+              assertEquals(
+                  !strategy.equals("data-segment"), m.has("pages"), "pages reported: " + m),
           () -> assertTrue(m.path("bytesMoved").asLong() > 0, "bytesMoved"),
           () -> assertTrue(m.path("imageBytes").asLong() > 0, "imageBytes"),
           () -> assertTrue(m.path("totalMicros").asLong() > 0, "totalMicros"));

@@ -145,7 +145,20 @@ public final class NodeApi {
    * content); {@code engine} null means the node's default. Returns its pid.
    */
   String run(String moduleHash, List<String> args, String engine, Map<String, byte[]> files) {
+    return run(moduleHash, args, engine, files, false);
+  }
+
+  /** {@link #run(String, List, String, Map)}, on paged memory if {@code paged}. */
+  String run(
+      String moduleHash,
+      List<String> args,
+      String engine,
+      Map<String, byte[]> files,
+      boolean paged) {
     ObjectNode body = JSON.createObjectNode();
+    if (paged) {
+      body.put("paged", true);
+    }
     body.put("module", moduleHash);
     if (engine != null) {
       body.put("engine", engine);

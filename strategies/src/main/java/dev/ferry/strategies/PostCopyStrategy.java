@@ -19,13 +19,22 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class PostCopyStrategy extends PagingStrategy {
   public static final String NAME = "post-copy";
   private static final String PREFIX = "ferry.strategies.post-copy.";
-  private static final Set<String> KEYS = Set.of("chunk-bytes", "window", "transfer-timeout");
+  private static final Set<String> KEYS =
+      Set.of("push-bandwidth", "chunk-bytes", "window", "transfer-timeout");
 
   /** Per migration: the plan (the destination's new file, fetched from the source's). */
   private final Map<String, PagingPlan> plans = new ConcurrentHashMap<>();
 
+  private final long pushBandwidth;
+
   private PostCopyStrategy(SectionReader r) {
     super(r.transfer());
+    this.pushBandwidth = r.bytes("push-bandwidth", 0, Long.MAX_VALUE);
+  }
+
+  /** Bytes per second the background push may send; 0: no limit. */
+  public long pushBandwidth() {
+    return pushBandwidth;
   }
 
   /** Reads and validates {@code ferry.strategies.post-copy}; errors name the full key. */
@@ -80,6 +89,7 @@ public final class PostCopyStrategy extends PagingStrategy {
                   capture,
                   ctx.destination().name(),
                   plan.file(),
+                  pushBandwidth,
                   (pages, bytes) ->
                       ctx.pages(
                           new PageReport(

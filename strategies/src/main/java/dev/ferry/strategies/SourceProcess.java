@@ -54,11 +54,16 @@ public interface SourceProcess {
 
   /**
    * Post-copy, once the destination runs the process: pushes every non-zero page into {@code
-   * node}'s {@code file} and tells it the file is complete; {@code progress} gets pages and bytes
-   * pushed so far. Returns pages pushed, bytes, and the pages the destination fetched on faults.
+   * node}'s {@code file}, at most {@code bandwidth} bytes per second (0: no limit), and tells it
+   * the file is complete; {@code progress} gets pages and bytes pushed so far. Returns pages
+   * pushed, bytes, and the pages the destination fetched on faults.
    */
   long[] pushPages(
-      Capture capture, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+      Capture capture,
+      String node,
+      String file,
+      long bandwidth,
+      java.util.function.BiConsumer<Long, Long> progress)
       throws MigrationException;
 
   /** A fresh name for the process's paging file. */

@@ -170,6 +170,17 @@ final class MigrationCoordinator implements MigrationContext {
       rt.knownModules.add(toNode + "/" + capture.image().getModuleHash());
       finalState = MigrationRecord.State.COMMITTED;
     } catch (Throwable e) {
+      if (destination.activated()) {
+        // The destination runs the process: whatever failed after that, the source must not
+        // resume it too (two live copies). Its frozen copy stays frozen here.
+        String why = "committed, but the source could not finish: " + message(e);
+        log.error("migration {} of {} to {}: {}", id, pid, toNode, why, e);
+        synchronized (this) {
+          rec.setError(why);
+        }
+        finalState = MigrationRecord.State.COMMITTED;
+        return;
+      }
       String why = cancelled && !committing ? "cancelled by the operator" : message(e);
       log.warn("migration {} of {} to {} aborted: {}", id, pid, toNode, why);
       try {
@@ -459,10 +470,22 @@ final class MigrationCoordinator implements MigrationContext {
 
     @Override
     public long[] pushPages(
-        Capture c, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+        Capture c,
+        String node,
+        String file,
+        long bandwidth,
+        java.util.function.BiConsumer<Long, Long> progress)
         throws MigrationException {
       try {
-        var r = rt.processes.paging().push(pid, node, file, progress);
+        var r =
+            rt.processes
+                .paging()
+                .push(
+                    pid,
+                    node,
+                    file,
+                    new dev.ferry.node.paging.PagingFiles.Throttle(bandwidth),
+                    progress);
         return new long[] {r.pages(), r.bytes(), r.remoteFaults()};
       } catch (IOException | RuntimeException e) {
         throw new MigrationException("pushing pages to " + node + " failed: " + e.getMessage(), e);

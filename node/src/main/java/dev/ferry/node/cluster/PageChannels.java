@@ -95,27 +95,35 @@ final class PageChannels implements PagingFiles.Peers, AutoCloseable {
     return true;
   }
 
+  /**
+   * Sends {@code request} and waits for its answer. A broken connection is reopened and the request
+   * sent again (every page request is idempotent), within the transfer timeout. With {@code
+   * patient}, for as long as {@code node} is a member: a node that is only unreachable for a moment
+   * (a long GC pause on a loaded machine) is waited for, because giving up would cost a process a
+   * page it needs; otherwise as long as it is reachable (a replica that cannot be written at once
+   * is better reported lost and replaced).
+   */
   @Override
-  public PageReply call(String node, PageRequest request) throws IOException {
+  public PageReply call(String node, PageRequest request, boolean patient) throws IOException {
     if (closed) {
       throw new IOException("node stopping");
     }
     Channel c = channels.computeIfAbsent(node, Channel::new);
+    long deadline = System.nanoTime() + timeout.toNanos();
     synchronized (c) {
       IOException last = null;
-      for (int attempt = 0; attempt < 2; attempt++) {
+      for (int attempt = 0; ; attempt++) {
         try {
           c.open(attempt > 0);
           Frames.write(c.out, request);
           c.out.flush();
-          long deadline = System.nanoTime() + timeout.toNanos();
           byte[] reply =
               c.in.next(
                   () -> {
                     if (closed || System.nanoTime() > deadline) {
                       throw new IOException("no answer from " + node + " within " + timeout);
                     }
-                    if (!isUp(node)) {
+                    if (patient ? rt.agent(node).isEmpty() : !isUp(node)) {
                       throw new IOException("node " + node + " is unreachable or has left");
                     }
                   });
@@ -123,12 +131,25 @@ final class PageChannels implements PagingFiles.Peers, AutoCloseable {
         } catch (IOException e) {
           c.close();
           last = e;
-          if (!isUp(node)) {
-            break;
+          boolean gone = patient ? rt.agent(node).isEmpty() : !isUp(node);
+          if (closed || gone || System.nanoTime() > deadline) {
+            throw last;
           }
+          DaemonSleep.pause(Math.min(500, 20L << Math.min(attempt, 5)));
         }
       }
-      throw last;
+    }
+  }
+
+  /** Short pauses between attempts. */
+  private static final class DaemonSleep {
+    static void pause(long millis) throws IOException {
+      try {
+        Thread.sleep(millis);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted");
+      }
     }
   }
 

@@ -72,8 +72,11 @@ public final class PagingFiles implements AutoCloseable {
     /** Whether {@code node} is a member that is up. */
     boolean isUp(String node);
 
-    /** Sends a request to {@code node}'s page channel and waits for its answer. */
-    PageReply call(String node, PageRequest request) throws IOException;
+    /**
+     * Sends a request to {@code node}'s page channel and waits for its answer; {@code patient}:
+     * wait out a moment of unreachability (a page a process needs) rather than fail at once.
+     */
+    PageReply call(String node, PageRequest request, boolean patient) throws IOException;
   }
 
   /** Told of replica losses and re-replications, for the event stream. */
@@ -95,7 +98,8 @@ public final class PagingFiles implements AutoCloseable {
         }
 
         @Override
-        public PageReply call(String node, PageRequest request) throws IOException {
+        public PageReply call(String node, PageRequest request, boolean patient)
+            throws IOException {
           throw new IOException("not in a cluster");
         }
       };
@@ -108,6 +112,12 @@ public final class PagingFiles implements AutoCloseable {
 
   /** Files whose frozen process serves its pages to other nodes (post-copy), by file name. */
   private final Map<String, Primary> serving = new ConcurrentHashMap<>();
+
+  /**
+   * Files this node served from a frozen process's memory and no longer does: what its store holds
+   * of them is older than that memory was, so reads of them are refused, never answered stale.
+   */
+  private final java.util.Set<String> retired = ConcurrentHashMap.newKeySet();
 
   private final ExecutorService io =
       Executors.newCachedThreadPool(DaemonThreads.named("ferry-paging-io"));
@@ -174,36 +184,57 @@ public final class PagingFiles implements AutoCloseable {
 
     @Override
     public byte[] load(int page) {
-      if (!remoteBacked) {
-        byte[] b = store.read(file, page);
-        if (b != null || complete) {
-          return b;
+      while (true) {
+        if (!remoteBacked) {
+          byte[] b = store.read(file, page);
+          if (b != null || complete) {
+            return b;
+          }
         }
-      }
-      try {
-        PageReply r =
-            call(
-                fetchFrom,
-                PageRequest.newBuilder()
-                    .setFile(fetchFile)
-                    .setRead(PageList.newBuilder().addPages(page)));
+        PageReply r;
+        try {
+          r =
+              call(
+                  fetchFrom,
+                  PageRequest.newBuilder()
+                      .setFile(fetchFile)
+                      .setRead(PageList.newBuilder().addPages(page))
+                      .build(),
+                  true);
+        } catch (IOException e) {
+          if (!remoteBacked && complete) {
+            continue; // the push completed meanwhile: the page is here now
+          }
+          throw new IllegalStateException(
+              "page "
+                  + page
+                  + " of process "
+                  + pid
+                  + " could not be fetched from node "
+                  + fetchFrom
+                  + " ("
+                  + e.getMessage()
+                  + ")"
+                  + (remoteBacked
+                      ? ": its paging file is on that file server only (flushing)"
+                      : ": post-copy had not moved every page from its source node yet"),
+              e);
+        }
+        if (!remoteBacked && complete) {
+          // The push completed while the page was asked for: the source may have stopped
+          // serving its frozen memory. Every page is here now, and this copy is the one to trust.
+          continue;
+        }
         remoteFaults.incrementAndGet();
-        return r.getPagesCount() == 0 ? null : r.getData().toByteArray();
-      } catch (IOException e) {
-        throw new IllegalStateException(
-            "page "
-                + page
-                + " of process "
-                + pid
-                + " could not be fetched from node "
-                + fetchFrom
-                + " ("
-                + e.getMessage()
-                + ")"
-                + (remoteBacked
-                    ? ": its paging file is on that file server only (flushing)"
-                    : ": post-copy had not moved every page from its source node yet"),
-            e);
+        byte[] got = r.getPagesCount() == 0 ? null : r.getData().toByteArray();
+        log.debug(
+            "remote fault of {}: page {} from {}:{} -> {}",
+            pid,
+            page,
+            fetchFrom,
+            fetchFile,
+            got == null ? "zero" : got.length + " bytes");
+        return got;
       }
     }
   }
@@ -329,7 +360,9 @@ public final class PagingFiles implements AutoCloseable {
     if (p == null) {
       return;
     }
-    serving.remove(p.file);
+    if (serving.remove(p.file) != null) {
+      retired.add(p.file);
+    }
     List<String> drop;
     synchronized (p) {
       p.released = true;
@@ -545,7 +578,11 @@ public final class PagingFiles implements AutoCloseable {
   }
 
   private PageReply call(String node, PageRequest req) throws IOException {
-    PageReply r = peers.call(node, req);
+    return call(node, req, false);
+  }
+
+  private PageReply call(String node, PageRequest req, boolean patient) throws IOException {
+    PageReply r = peers.call(node, req, patient);
     if (r.hasError()) {
       throw new IOException(node + ": " + r.getError().getMessage());
     }
@@ -678,6 +715,9 @@ public final class PagingFiles implements AutoCloseable {
    * memory would read it from; null for zeros.
    */
   private byte[] content(Primary p, int page) {
+    if (page >= p.memory.pageCount()) {
+      return null; // grown at the destination after the freeze: zeros
+    }
     if (p.memory.isResident(page)) {
       byte[] b = p.memory.copyPage(page);
       return allZero(b, 0, b.length) ? null : b;
@@ -792,11 +832,15 @@ public final class PagingFiles implements AutoCloseable {
 
   /**
    * Post-copy: pushes every non-zero page of the frozen process into {@code node}'s copy of {@code
-   * file}, in batches, then tells it the file is complete. {@code progress} is told the pages and
-   * bytes sent so far after each batch.
+   * file}, in batches (at the {@code throttle}'s rate), then tells it the file is complete. {@code
+   * progress} is told the pages and bytes sent so far after each batch.
    */
   public Push push(
-      String pid, String node, String file, java.util.function.BiConsumer<Long, Long> progress)
+      String pid,
+      String node,
+      String file,
+      Throttle throttle,
+      java.util.function.BiConsumer<Long, Long> progress)
       throws IOException {
     Primary p = primaries.get(pid);
     if (p == null) {
@@ -817,6 +861,7 @@ public final class PagingFiles implements AutoCloseable {
         pages[n++] = page;
       }
       if (n == perBatch || (page == count && (n > 0 || first))) {
+        throttle.sent((long) n * pageSize);
         call(
             node,
             PageRequest.newBuilder()
@@ -827,7 +872,9 @@ public final class PagingFiles implements AutoCloseable {
                         .addAllPages(ints(Arrays.copyOf(pages, n)))
                         .setData(UnsafeByteOperations.unsafeWrap(data, 0, n * pageSize))
                         .setReset(first)
-                        .setSync(page == count)));
+                        .setSync(page == count))
+                .build(),
+            true);
         total += n;
         progress.accept(total, total * pageSize);
         first = false;
@@ -835,7 +882,10 @@ public final class PagingFiles implements AutoCloseable {
       }
     }
     PageReply done =
-        call(node, PageRequest.newBuilder().setFile(file).setComplete(Empty.getDefaultInstance()));
+        call(
+            node,
+            PageRequest.newBuilder().setFile(file).setComplete(Empty.getDefaultInstance()).build(),
+            true);
     return new Push(total, total * pageSize, done.getRemoteFaults());
   }
 
@@ -871,6 +921,10 @@ public final class PagingFiles implements AutoCloseable {
             PageReply.Builder b = PageReply.newBuilder();
             java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
             Primary frozen = serving.get(file);
+            if (frozen == null && retired.contains(file)) {
+              throw new IllegalArgumentException(
+                  "the pages of " + file + " are no longer served here (its post-copy has ended)");
+            }
             for (int page : l.getPagesList()) {
               byte[] d = frozen != null ? content(frozen, page) : store.read(file, page);
               if (d != null) {
@@ -885,6 +939,7 @@ public final class PagingFiles implements AutoCloseable {
           return PageReply.newBuilder().setStored(0).build();
         case COMPLETE:
           {
+            log.debug("paging file {} complete", file);
             for (Primary p : primaries.values()) {
               if (p.file.equals(file) && p.source != null) {
                 p.source.complete = true;

@@ -54,6 +54,8 @@ class PagingInJvmTest {
       extra.put("ferry.strategies.gfvm.quiet-time", "200ms");
       extra.put("ferry.strategies.flushing.file-server", "n3");
       extra.put("ferry.strategies.pre-copy.max-rounds", 3);
+      // n2 accepts a gfvm destination without a replica (a full copy); n1 and n3 refuse one.
+      extra.put("ferry.strategies.gfvm.allow-full-copy", i == 1);
       nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("n" + (i + 1)), extra)));
     }
     awaitEveryNodeSeesAll();
@@ -235,6 +237,71 @@ class PagingInJvmTest {
     assertEquals(0, end.exitCode());
     assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), p.id()));
     assertTrue(committed >= 5, "only " + committed + " migrations committed");
+  }
+
+  /** The files workload (its sandbox moves with it) under post-copy, round-trip ten times. */
+  @Test
+  void filesUnderPostCopy() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("files"), false)).hash();
+    List<String> args = List.of("40000");
+    Map<String, byte[]> files = Map.of("/in.txt", "input data\n".getBytes());
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), files)));
+    get(n1.awaitExit(ref.id()));
+    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), files, true)));
+    for (int i = 0; i < 10; i++) {
+      ProcessInfo now = get(n1.status(p.id()));
+      if (now.state().isFinal()) {
+        break;
+      }
+      String to = now.node().equals("n1") ? "n2" : "n1";
+      MigrationInfo m;
+      try {
+        m = get(n1.migrate(p.id(), to, "post-copy"));
+      } catch (java.util.concurrent.ExecutionException ex) {
+        if (get(n1.status(p.id())).state().isFinal()) {
+          break; // it finished between the status and the request
+        }
+        throw ex;
+      }
+      MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(n1, m.id());
+      System.out.println("files post-copy " + done);
+    }
+    ProcessInfo end = get(n1.awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode(), end.toString());
+    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(n1, p.id()));
+  }
+
+  /**
+   * With allow-full-copy (n2), gfvm moves a paged process to a node that holds no replica: the
+   * whole paging file goes there during the freeze, and the replica set stays at its size.
+   */
+  @Test
+  void gfvmWithAllowFullCopyMovesToANodeWithoutAReplica() throws Exception {
+    ClusterService n2 = nodes.get(1).service();
+    String hash = get(n2.uploadModule(TestNodes.guest("generations"), false)).hash();
+    List<String> args = List.of("2", "3000");
+    ProcessInfo ref = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    get(n2.awaitExit(ref.id()));
+    byte[] expected = InJvmClusterMigrationTest.stdout(n2, ref.id());
+
+    ProcessInfo p = get(n2.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
+    String holder = awaitReplica(n2, p.id());
+    String other = holder.equals("n1") ? "n3" : "n1";
+    MigrationInfo m =
+        InJvmClusterMigrationTest.awaitMigration(n2, get(n2.migrate(p.id(), other, "gfvm")).id());
+    assertEquals("committed", m.state(), m.toString());
+    assertEquals(other, m.toNode());
+    assertTrue(
+        m.pages().duringFreeze() > m.pages().dirtyAtFreeze(),
+        "the whole file moved, not only the dirty pages: " + m.pages());
+    assertEquals(1, m.pages().replicas().size(), "still one replica: " + m.pages());
+    ProcessInfo end = get(n2.awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(n2, p.id()));
   }
 
   @Test
