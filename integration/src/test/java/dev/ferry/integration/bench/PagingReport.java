@@ -65,7 +65,7 @@ final class PagingReport {
                 + " resume is read from its stderr, and it is killed. A run tries every strategy"
                 + " once, in an order that rotates from run to run; ")
         .append(o.runs)
-        .append(" runs per cell");
+        .append(" runs per cell, run r of every cell before run r + 1 of any");
     if (o.jitWarmupSeconds > 0) {
       b.append(", after the guest ran ")
           .append(o.jitWarmupSeconds)
@@ -74,7 +74,7 @@ final class PagingReport {
     if (o.warmup > 0) {
       b.append(o.jitWarmupSeconds > 0 ? " and " : ", after ")
           .append(o.warmup)
-          .append(" warm-up round(s) of every strategy at the smallest cell (not counted)");
+          .append(" warm-up round(s) of every strategy at every size (not counted)");
     }
     b.append(". Wall time ").append(human(Duration.between(started, ended))).append(".\n");
     for (Map.Entry<String, String> e : results.notOffered().entrySet()) {

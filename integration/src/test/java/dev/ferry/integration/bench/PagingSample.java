@@ -42,7 +42,7 @@ record PagingSample(
    * @param stored pages in the local copy of the paging file
    * @param flushed pages written out (to the paging file and every replica) since it started
    * @param dirty pages dirty at the last look
-   * @param replica the node holding an in-sync replica
+   * @param replica the node holding an in-sync replica (null if the nodes keep none)
    */
   record Before(
       long areaPages,
@@ -229,7 +229,7 @@ record PagingSample(
       c.add(Long.toString(before.stored()));
       c.add(Long.toString(before.flushed()));
       c.add(Long.toString(before.dirty()));
-      c.add(before.replica());
+      c.add(before.replica() == null ? "" : before.replica());
     }
     c.add(migration == null ? "" : String.format(Locale.ROOT, "%.0f", freezeBytes()));
     c.add(migration == null ? "" : String.format(Locale.ROOT, "%.0f", totalBytes()));
