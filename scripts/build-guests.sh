@@ -19,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="$root/guests/src"
 out="$root/guests/wasm"
-programs=(churn files clock lines spin pages datasize generations bad-import)
+programs=(churn files clock lines spin pages datasize generations dirty bad-import)
 
 "$root/scripts/install-tools.sh" --check >/dev/null || {
   echo "guest build tools missing; run scripts/install-tools.sh" >&2
@@ -73,7 +73,7 @@ check_module() { # file, allowed non-WASI imports (regex, or empty), instrumente
   grep -q '(export "_start"' <<<"$text" || problem "$1 does not export _start"
 }
 
-for p in churn files clock lines spin pages datasize generations; do
+for p in churn files clock lines spin pages datasize generations dirty; do
   check_module "$p.wasm" "" yes
 done
 check_module spin-preemptible.wasm "env\.log_execution" yes

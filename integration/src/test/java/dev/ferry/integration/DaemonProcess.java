@@ -102,7 +102,7 @@ public final class DaemonProcess {
    * node's next starts: written to {@code <data dir>/test.conf} and passed as {@code --config}.
    * Null for none.
    */
-  void config(String hocon) {
+  public void config(String hocon) {
     this.config = hocon;
   }
 

@@ -148,17 +148,17 @@ public final class NodeApi {
     return run(moduleHash, args, engine, files, false);
   }
 
-  /** {@link #run(String, List, String, Map)}, on paged memory if {@code paged}. */
-  String run(
+  /**
+   * Starts a process; {@code engine} null means the node's default; {@code paged}: on paged memory
+   * with a replicated paging file ({@code "paged": true}). Returns its pid.
+   */
+  public String run(
       String moduleHash,
       List<String> args,
       String engine,
       Map<String, byte[]> files,
       boolean paged) {
     ObjectNode body = JSON.createObjectNode();
-    if (paged) {
-      body.put("paged", true);
-    }
     body.put("module", moduleHash);
     if (engine != null) {
       body.put("engine", engine);
@@ -167,6 +167,9 @@ public final class NodeApi {
     if (!files.isEmpty()) {
       ObjectNode f = body.putObject("files");
       files.forEach((path, bytes) -> f.put(path, Base64.getEncoder().encodeToString(bytes)));
+    }
+    if (paged) {
+      body.put("paged", true);
     }
     return expect(201, postJson("/v1/processes", body)).json().path("id").asText();
   }
@@ -225,7 +228,7 @@ public final class NodeApi {
   }
 
   /** The whole of one stream ({@code stdout} or {@code stderr}), read in chunks from offset 0. */
-  byte[] log(String pid, String stream) {
+  public byte[] log(String pid, String stream) {
     ByteArrayOutputStream all = new ByteArrayOutputStream();
     long offset = 0;
     while (true) {
@@ -317,6 +320,10 @@ public final class NodeApi {
    * {@code to} or {@code strategy} is left out); the raw answer, for tests of refusals.
    */
   public Answer requestMigration(String pid, String to, String strategy, boolean await) {
+    return postJson(process(pid) + "/migrations", migrationBody(to, strategy, await));
+  }
+
+  private static ObjectNode migrationBody(String to, String strategy, boolean await) {
     ObjectNode body = JSON.createObjectNode();
     if (to != null) {
       body.put("to", to);
@@ -324,8 +331,7 @@ public final class NodeApi {
     if (strategy != null) {
       body.put("strategy", strategy);
     }
-    body.put("wait", await);
-    return postJson(process(pid) + "/migrations", body);
+    return body.put("wait", await);
   }
 
   /**
@@ -334,9 +340,18 @@ public final class NodeApi {
    * still running at the timeout, 409 refused...).
    */
   public Answer requestMigration(String pid, String to, Duration wait) {
-    ObjectNode body = JSON.createObjectNode().put("to", to).put("wait", true);
+    return requestMigration(pid, to, null, wait);
+  }
+
+  /**
+   * As {@link #requestMigration(String, String, Duration)} with a {@code strategy} (null: the
+   * node's default) and a {@code to} that may be null (the strategy chooses).
+   */
+  public Answer requestMigration(String pid, String to, String strategy, Duration wait) {
     return postJson(
-        process(pid) + "/migrations?timeout=" + wait.toSeconds() + "s", body, wait.plusSeconds(30));
+        process(pid) + "/migrations?timeout=" + wait.toSeconds() + "s",
+        migrationBody(to, strategy, true),
+        wait.plusSeconds(30));
   }
 
   /** Starts moving a process to {@code to}; returns the migration's record as accepted (202). */

@@ -20,8 +20,8 @@ import java.util.List;
  * class path, so a concurrent {@code mvn install} cannot rewrite a jar under a running node) but
  * with the benchmark's heap and JVM options, and stopped whatever happens: by {@link #close()}, or
  * by a JVM shutdown hook on Ctrl-C / SIGTERM / an uncaught failure. The node OS pids are also
- * written to {@code pidFile} so that {@code scripts/bench-migration.sh} can kill them should this
- * JVM itself be killed.
+ * written to {@code pidFile} so that the benchmark's script ({@code scripts/bench-java.sh}) can
+ * kill them should this JVM itself be killed.
  */
 final class BenchCluster implements AutoCloseable {
   private final Path dir;
@@ -52,6 +52,12 @@ final class BenchCluster implements AutoCloseable {
    */
   List<DaemonProcess> start(
       int size, String engine, Path javaHome, String heap, List<String> jvmOptions) {
+    return start(size, engine, javaHome, heap, jvmOptions, null);
+  }
+
+  /** As above, every node with {@code config} (HOCON settings; null for none) as its --config. */
+  List<DaemonProcess> start(
+      int size, String engine, Path javaHome, String heap, List<String> jvmOptions, String config) {
     JavaRuntime java =
         JavaRuntime.at(javaHome)
             .orElseThrow(() -> new IllegalStateException("no JDK at " + javaHome));
@@ -79,6 +85,7 @@ final class BenchCluster implements AutoCloseable {
           throw new IllegalStateException("stopping");
         }
         nodes.add(n);
+        n.config(config);
         n.launch();
         recordPid(n.pid());
       }

@@ -101,35 +101,7 @@ final class BenchReport {
         .append(" node JVMs on loopback (")
         .append(started.toString(), 0, 16)
         .append("Z)\n\n");
-    b.append("- Machine: ")
-        .append(m.cpu())
-        .append(", ")
-        .append(m.cpus())
-        .append(" CPUs, ")
-        .append(String.format(Locale.ROOT, "%.1f GiB", m.memKib() / 1024.0 / 1024.0))
-        .append(" RAM, ")
-        .append(m.os())
-        .append("; load average (1/5/15 min) ")
-        .append(m.loadStart())
-        .append(" at the start")
-        .append(m.loadEnd().isEmpty() ? "" : ", " + m.loadEnd() + " at the end")
-        .append(".\n");
-    b.append("- Nodes: ")
-        .append(o.nodes)
-        .append(" `ferry daemon` JVMs, engine `")
-        .append(o.engine)
-        .append("` on all, JDK ")
-        .append(nodeJdks.values().stream().distinct().reduce((x, y) -> x + ", " + y).orElse("?"))
-        .append(nodeFlags.isEmpty() ? "" : ", JVM flags `" + String.join(" ", nodeFlags) + "`")
-        .append("; benchmark driver on ")
-        .append(m.benchJdk())
-        .append(".\n");
-    if (!o.commit.isEmpty()) {
-      b.append("- Source: ").append(o.commit).append(".\n");
-    }
-    if (!o.command.isEmpty()) {
-      b.append("- Command: `").append(o.command).append("`.\n");
-    }
+    setup(b, m, o.nodes, o.engine, nodeJdks, nodeFlags, o.commit, o.command);
     b.append("- Method: ")
         .append(
             o.jvmWarmup > 0
@@ -287,20 +259,61 @@ final class BenchReport {
     return b.toString();
   }
 
+  /** The report's lines on the machine, the nodes, the source and the command. */
+  static void setup(
+      StringBuilder b,
+      Machine m,
+      int nodes,
+      String engine,
+      Map<String, String> nodeJdks,
+      List<String> nodeFlags,
+      String commit,
+      String command) {
+    b.append("- Machine: ")
+        .append(m.cpu())
+        .append(", ")
+        .append(m.cpus())
+        .append(" CPUs, ")
+        .append(String.format(Locale.ROOT, "%.1f GiB", m.memKib() / 1024.0 / 1024.0))
+        .append(" RAM, ")
+        .append(m.os())
+        .append("; load average (1/5/15 min) ")
+        .append(m.loadStart())
+        .append(" at the start")
+        .append(m.loadEnd().isEmpty() ? "" : ", " + m.loadEnd() + " at the end")
+        .append(".\n");
+    b.append("- Nodes: ")
+        .append(nodes)
+        .append(" `ferry daemon` JVMs, engine `")
+        .append(engine)
+        .append("` on all, JDK ")
+        .append(nodeJdks.values().stream().distinct().reduce((x, y) -> x + ", " + y).orElse("?"))
+        .append(nodeFlags.isEmpty() ? "" : ", JVM flags `" + String.join(" ", nodeFlags) + "`")
+        .append("; benchmark driver on ")
+        .append(m.benchJdk())
+        .append(".\n");
+    if (!commit.isEmpty()) {
+      b.append("- Source: ").append(commit).append(".\n");
+    }
+    if (!command.isEmpty()) {
+      b.append("- Command: `").append(command).append("`.\n");
+    }
+  }
+
   /** A Markdown table row of {@code cells}. */
-  private static String row(String... cells) {
+  static String row(String... cells) {
     return "| " + String.join(" | ", cells) + " |\n";
   }
 
-  private static String msCell(double micros) {
+  static String msCell(double micros) {
     return Double.isNaN(micros) ? "–" : String.format(Locale.ROOT, "%.2f", micros / 1000.0);
   }
 
-  private static String num(double v, int decimals) {
+  static String num(double v, int decimals) {
     return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%." + decimals + "f", v);
   }
 
-  private static String bytes(double b) {
+  static String bytes(double b) {
     if (Double.isNaN(b)) {
       return "–";
     }
@@ -310,7 +323,7 @@ final class BenchReport {
     return String.format(Locale.ROOT, "%.1f KiB", b / 1024);
   }
 
-  private static String human(Duration d) {
+  static String human(Duration d) {
     long s = d.toSeconds();
     return s >= 60 ? (s / 60) + " min " + (s % 60) + " s" : s + " s";
   }

@@ -1,5 +1,13 @@
 package dev.ferry.integration.bench;
 
+import static dev.ferry.integration.bench.BenchOptions.scan;
+import static dev.ferry.integration.bench.BenchSupport.awaitMembers;
+import static dev.ferry.integration.bench.BenchSupport.awaitRunning;
+import static dev.ferry.integration.bench.BenchSupport.integer;
+import static dev.ferry.integration.bench.BenchSupport.log;
+import static dev.ferry.integration.bench.BenchSupport.ms;
+import static dev.ferry.integration.bench.BenchSupport.sleep;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.integration.DaemonProcess;
 import dev.ferry.integration.NodeApi;
@@ -10,8 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -70,67 +76,49 @@ public final class MigrationBench {
   private MigrationBench() {}
 
   /** The benchmark's options (see the class comment). */
-  static final class Options {
+  static final class Options extends BenchOptions {
     int migrations = 20;
     int warmup = 3;
     int jvmWarmup = 20;
     List<Long> sizesKib = List.of(50L, 1024L, 16384L, 65536L);
     int nodes = 2;
-    String engine = "compiled";
-    String heap = "2g";
-    List<String> nodeJvmOptions = new ArrayList<>();
     long gapMs = 200;
     long settleMs = 2000;
     String waitMode = "http";
     long pollMs = 100;
-    Path java = Path.of(System.getProperty("java.home"));
-    Path guests;
-    Path dir = Path.of("integration/target/bench");
-    Path out;
-    Path pidFile;
-    String commit = "";
-    String command = "";
+
+    Options() {
+      super("2g");
+    }
 
     static Options parse(String[] args) {
+      return BenchOptions.parse(args, Options::parseOrThrow, Options::usage);
+    }
+
+    private static Options parseOrThrow(String[] args) {
       Options o = new Options();
-      for (int i = 0; i < args.length; i++) {
-        String a = args[i];
-        String v = i + 1 < args.length ? args[i + 1] : null;
-        if (a.equals("-h") || a.equals("--help")) {
-          usage(null);
-        }
-        if (v == null) {
-          usage("missing value after " + a);
-        }
-        i++;
-        switch (a) {
-          case "--migrations" -> o.migrations = positive(a, v);
-          case "--warmup" -> o.warmup = nonNegative(a, v);
-          case "--jvm-warmup" -> o.jvmWarmup = nonNegative(a, v);
-          case "--sizes" -> o.sizesKib = sizes(v);
-          case "--nodes" -> o.nodes = positive(a, v);
-          case "--engine" -> o.engine = v;
-          case "--heap" -> o.heap = v;
-          case "--node-jvm-opt" -> o.nodeJvmOptions.add(v);
-          case "--gap-ms" -> o.gapMs = nonNegative(a, v);
-          case "--settle-ms" -> o.settleMs = nonNegative(a, v);
-          case "--wait-mode" -> o.waitMode = v;
-          case "--poll-ms" -> o.pollMs = positive(a, v);
-          case "--java" -> o.java = Path.of(v);
-          case "--guests" -> o.guests = Path.of(v);
-          case "--dir" -> o.dir = Path.of(v);
-          case "--out" -> o.out = Path.of(v);
-          case "--pid-file" -> o.pidFile = Path.of(v);
-          case "--commit" -> o.commit = v;
-          case "--command" -> o.command = v;
-          default -> usage("unknown option " + a);
-        }
-      }
+      scan(
+          args,
+          () -> usage(null),
+          (a, v) -> {
+            if (o.common(a, v)) {
+              return;
+            }
+            switch (a) {
+              case "--migrations" -> o.migrations = integer(a, v, 1);
+              case "--warmup" -> o.warmup = integer(a, v, 0);
+              case "--jvm-warmup" -> o.jvmWarmup = integer(a, v, 0);
+              case "--sizes" -> o.sizesKib = sizes(v);
+              case "--nodes" -> o.nodes = integer(a, v, 1);
+              case "--gap-ms" -> o.gapMs = integer(a, v, 0);
+              case "--settle-ms" -> o.settleMs = integer(a, v, 0);
+              case "--wait-mode" -> o.waitMode = v;
+              case "--poll-ms" -> o.pollMs = integer(a, v, 1);
+              default -> usage("unknown option " + a);
+            }
+          });
       if (o.nodes < 2) {
         usage("--nodes must be at least 2");
-      }
-      if (!o.engine.equals("compiled") && !o.engine.equals("interpreter")) {
-        usage("--engine must be compiled or interpreter");
       }
       if (!o.waitMode.equals("http") && !o.waitMode.equals("poll")) {
         usage("--wait-mode must be http or poll");
@@ -166,27 +154,6 @@ public final class MigrationBench {
         usage("--sizes is empty");
       }
       return List.copyOf(out);
-    }
-
-    private static int positive(String opt, String v) {
-      int n = nonNegative(opt, v);
-      if (n < 1) {
-        usage(opt + " must be at least 1");
-      }
-      return n;
-    }
-
-    private static int nonNegative(String opt, String v) {
-      try {
-        int n = Integer.parseInt(v);
-        if (n < 0) {
-          usage(opt + " must not be negative");
-        }
-        return n;
-      } catch (NumberFormatException e) {
-        usage(opt + " needs a number, got " + v);
-        return 0;
-      }
     }
 
     private static void usage(String problem) {
@@ -239,15 +206,12 @@ public final class MigrationBench {
   }
 
   static int run(Options o) {
-    String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    String stamp = BenchSupport.stamp();
     Path runDir = o.dir.resolve("run-" + stamp).toAbsolutePath();
     Path out =
         (o.out != null ? o.out : o.dir.resolve("migration-" + stamp + ".md")).toAbsolutePath();
     Path csv = out.resolveSibling(out.getFileName().toString().replaceFirst("\\.md$", "") + ".csv");
-    Path wasm = guests(o).resolve("datasize.wasm");
-    if (!Files.isRegularFile(wasm)) {
-      throw new IllegalStateException("no guest module " + wasm);
-    }
+    Path wasm = BenchSupport.guest(o.guests, "datasize");
     BenchReport.Machine machine = BenchReport.Machine.here();
     Instant started = Instant.now();
     Instant ended;
@@ -456,101 +420,12 @@ public final class MigrationBench {
         }
       }
       JsonNode m = a.expect(200, 202).json();
-      return awaitEnded(o, api, m);
+      return BenchSupport.awaitEnded(
+          api, m, o.waitMode.equals("poll") ? o.pollMs : 20, MIGRATION_TIMEOUT);
     }
-  }
-
-  /** Follows a record until it has ended and its node has filled in finishedAt. */
-  static JsonNode awaitEnded(Options o, NodeApi api, JsonNode m) {
-    long deadline = System.nanoTime() + MIGRATION_TIMEOUT.toNanos();
-    while (!isEnded(m)) {
-      if (System.nanoTime() > deadline) {
-        throw new IllegalStateException(
-            "migration did not end within " + MIGRATION_TIMEOUT + ": " + m);
-      }
-      sleep(o.waitMode.equals("poll") ? o.pollMs : 20);
-      m = api.migration(m.path("id").asText());
-    }
-    return m;
-  }
-
-  static boolean isEnded(JsonNode m) {
-    String s = m.path("state").asText();
-    boolean ended = s.equals("committed") || s.equals("aborted") || s.equals("cancelled");
-    return ended && m.hasNonNull("finishedAt");
-  }
-
-  static void awaitRunning(NodeApi api, String pid) {
-    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
-    while (true) {
-      JsonNode s = api.status(pid);
-      String state = s.path("state").asText();
-      if (state.equalsIgnoreCase("running")) {
-        return;
-      }
-      if (!state.equalsIgnoreCase("starting") && !state.equalsIgnoreCase("pending")
-          || System.nanoTime() > deadline) {
-        throw new IllegalStateException("process " + pid + " did not start: " + s);
-      }
-      sleep(50);
-    }
-  }
-
-  static void awaitMembers(NodeApi api, int n) {
-    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
-    while (true) {
-      List<JsonNode> ns = api.nodes();
-      int up = 0;
-      for (JsonNode x : ns) {
-        if (x.path("status").asText().equals("up") && x.hasNonNull("engine")) {
-          up++;
-        }
-      }
-      if (up >= n) {
-        return;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new IllegalStateException("the cluster did not show " + n + " up members: " + ns);
-      }
-      sleep(200);
-    }
-  }
-
-  private static Path guests(Options o) {
-    if (o.guests != null) {
-      return o.guests.toAbsolutePath();
-    }
-    for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-      if (Files.isDirectory(d.resolve("guests/wasm"))) {
-        return d.resolve("guests/wasm");
-      }
-    }
-    throw new IllegalStateException(
-        "cannot find guests/wasm above " + Path.of("").toAbsolutePath());
   }
 
   static String label(long kib) {
     return kib % 1024 == 0 ? (kib / 1024) + " MiB" : kib + " KiB";
-  }
-
-  static String ms(long micros) {
-    return String.format(Locale.ROOT, "%.2f", micros / 1000.0);
-  }
-
-  static void log(String line) {
-    System.err.println(
-        "[bench "
-            + LocalDateTime.now().format(DateTimeFormatter.ofPattern("HH:mm:ss"))
-            + "] "
-            + line);
-  }
-
-  static void sleep(long millis) {
-    try {
-      Thread.sleep(millis);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
-    }
   }
 }

@@ -17,6 +17,7 @@ import dev.ferry.statestore.FerryStore;
 import dev.ferry.transport.proto.ProcessImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,9 +27,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -56,6 +60,7 @@ class PagedMemoryGuestTest {
           new Workload("churn", List.of("40", "1000")),
           new Workload("datasize", List.of("300", "20000")),
           new Workload("pages", List.of("8", "20", "50")),
+          new Workload("dirty", List.of("4", "10", "2000")),
           new Workload("files", List.of("30")),
           new Workload("lines", List.of("3000", "100")));
 
@@ -95,6 +100,10 @@ class PagedMemoryGuestTest {
 
     synchronized int stdoutBytes() {
       return stdout.size();
+    }
+
+    synchronized String stderrText() {
+      return stderr.toString(StandardCharsets.UTF_8);
     }
 
     synchronized Run run(WasmProcess.End end) {
@@ -210,6 +219,7 @@ class PagedMemoryGuestTest {
         List.of(
             WORKLOADS.get(0),
             WORKLOADS.get(1),
+            WORKLOADS.get(3),
             new Workload("lines", List.of("3000", "100", "unbuffered")))) {
       all.add(Arguments.of(w, Engine.INTERPRETER, Engine.COMPILED));
       all.add(Arguments.of(w, Engine.COMPILED, Engine.INTERPRETER));
@@ -273,6 +283,59 @@ class PagedMemoryGuestTest {
     assertSameRun(want, new Run(stdout.toByteArray(), stderr.toByteArray(), tail.end()));
     assertEquals(1, destination.made.size());
     assertTrue(destination.made.get(0).dirtyCount() > 0);
+  }
+
+  /** {@code dirty} verified every word of its area, and its checksum is that of a native build. */
+  @Test
+  void dirtyEndsWithTheChecksumOfANativeRun() {
+    Run r = reference(WORKLOADS.get(3));
+    String out = new String(r.stdout(), StandardCharsets.UTF_8);
+    assertTrue(out.startsWith("filled 1024 pages, 102 hot\nstep 200\n"), out);
+    assertTrue(out.endsWith("step 2000\nchecksum 4333ebe96914e6d7\ndirty ok\n"), out);
+    assertEquals(0, r.stderr().length);
+  }
+
+  /**
+   * {@code dirty} with timing on: frozen, left frozen 50 ms, restored on a fresh PagedMemory. The
+   * guest sees the resume (its realtime clock jumped against its monotonic clock, which leaves the
+   * frozen time out) and reports the step times of the windows before and after it, on stderr, as
+   * the paging benchmark reads them.
+   */
+  @Test
+  void dirtyReportsAResumeWithTheStepTimesAroundIt() throws Exception {
+    Workload w = new Workload("dirty", List.of("2", "10", "1000000000", "1", "20"));
+    Sandbox sandbox = sandbox();
+    Output first = new Output();
+    WasmProcess p = WasmProcess.start(spec(w, Engine.COMPILED, sandbox, first), new Recorder(4096));
+    waitForStdout(first, "filled 512 pages, 51 hot\n".length());
+    Thread.sleep(100); // more than 20 steps before the freeze
+    WasmProcess.Frozen f = p.freeze(10_000).get(60, TimeUnit.SECONDS);
+    ProcessImage image = f.image();
+    f.stop();
+    assertEquals(WasmProcess.Outcome.FROZEN, await(p).outcome());
+    Thread.sleep(50);
+    Output second = new Output();
+    WasmProcess restored =
+        WasmProcess.restore(spec(w, Engine.COMPILED, sandbox, second), image, new Recorder(4096));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!second.stderrText().contains("\n") && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    restored.kill();
+    assertEquals(WasmProcess.Outcome.KILLED, await(restored).outcome());
+
+    assertEquals("", first.stderrText(), "no resume before the freeze");
+    String line = second.stderrText();
+    Matcher m =
+        Pattern.compile(
+                "resume step=(\\d+) frozen_us=(\\d+) before_n=20 before_mean_ns=(\\d+)"
+                    + " before_median_ns=(\\d+) after_n=20 after_mean_ns=(\\d+)"
+                    + " after_median_ns=(\\d+) after_max_ns=(\\d+)\n")
+            .matcher(line);
+    assertTrue(m.matches(), line);
+    assertTrue(Long.parseLong(m.group(1)) >= 20, line);
+    assertTrue(Long.parseLong(m.group(2)) >= 50_000, "the guest saw the 50 ms frozen: " + line);
+    assertTrue(Long.parseLong(m.group(7)) >= Long.parseLong(m.group(6)), line);
   }
 
   private static void waitForStdout(Output out, int bytes) throws InterruptedException {
