@@ -138,10 +138,14 @@ final class MigrationCoordinator implements MigrationContext {
       frozenAt = System.nanoTime();
       capture = strategy.freezeAndCapture(this);
       Capture c = capture;
+      // Capture is writing the state out: the image, and for a paging strategy what it wrote
+      // while the process stood still (dirty pages to the paging file and its replicas).
+      long captured =
+          Math.max(c.captureMicros(), micros(System.nanoTime() - frozenAt) - c.freezeMicros());
       update(
           r ->
               r.setFreezeMicros(c.freezeMicros())
-                  .setCaptureMicros(c.captureMicros())
+                  .setCaptureMicros(captured)
                   .setImageBytes(c.image().getSerializedSize())
                   .setFromEngine(c.image().getCapturedOnEngine()));
       checkCancelled();

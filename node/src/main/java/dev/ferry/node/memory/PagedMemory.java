@@ -152,6 +152,7 @@ public final class PagedMemory implements Memory {
 
   private final AtomicInteger resident = new AtomicInteger();
   private final AtomicLong faults = new AtomicLong();
+  private final AtomicLong cleared = new AtomicLong();
   private final AtomicLong zeroFills = new AtomicLong();
   private final Object atomicLock = new Object();
   private final Map<Integer, WaitState> waitStates;
@@ -317,13 +318,57 @@ public final class PagedMemory implements Memory {
     Objects.checkIndex(page, pageCount());
     long bit = 1L << page;
     long old = (long) WORD.getAndBitwiseAnd(tables.dirty(), page >>> 6, ~bit);
-    return (old & bit) != 0;
+    boolean was = (old & bit) != 0;
+    if (was) {
+      cleared.incrementAndGet(); // before the caller copies the page: see restoreClean
+    }
+    return was;
+  }
+
+  /** How many times a dirty bit has been cleared ({@link #clearDirty}, {@link #clearAll}). */
+  public long clearedCount() {
+    return cleared.get();
+  }
+
+  /** The dirty bits of pages {@code from} (inclusive) to {@code to} (exclusive), bit 0 = from. */
+  public java.util.BitSet dirtyBits(int from, int to) {
+    java.util.BitSet b = new java.util.BitSet(Math.max(0, to - from));
+    for (int page = from; page < to; page++) {
+      if (isDirty(page)) {
+        b.set(page - from);
+      }
+    }
+    return b;
+  }
+
+  /**
+   * Guest thread only: marks clean again the pages {@code from} to {@code to} not set in {@code
+   * wasDirty} ({@link #dirtyBits} taken earlier from page {@code base}), for a caller that has put
+   * back exactly the bytes they held then; does nothing if any dirty bit was cleared since {@code
+   * clearedBefore} ({@link #clearedCount} taken with it), since a flusher may then have written out
+   * the bytes in between. A flusher that cleared a bit just before this check but counted it after
+   * has not copied the page yet, so its copy holds the bytes put back. Returns whether it marked
+   * them.
+   */
+  public boolean restoreClean(
+      int base, int from, int to, java.util.BitSet wasDirty, long clearedBefore) {
+    if (cleared.get() != clearedBefore) {
+      return false;
+    }
+    long[] d = dirty;
+    for (int page = from; page < to && page < pageCount(); page++) {
+      if (!wasDirty.get(page - base)) {
+        WORD.getAndBitwiseAnd(d, page >>> 6, ~(1L << page));
+      }
+    }
+    return true;
   }
 
   /** Marks every page clean, word by word (each word atomically). */
   public void clearAll() {
     int n = pageCount();
     long[] d = tables.dirty();
+    cleared.incrementAndGet();
     for (int w = 0; w < words(n); w++) {
       WORD.getAndSet(d, w, 0L);
     }

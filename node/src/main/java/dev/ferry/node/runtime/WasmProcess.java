@@ -207,6 +207,14 @@ public final class WasmProcess implements CallGate {
 
   private byte[] regionSaved;
 
+  /**
+   * On paged memory: which pages of the region were dirty before it was borrowed, and the memory's
+   * count of cleared dirty bits then (see {@link #returnRegion}).
+   */
+  private java.util.BitSet regionDirty;
+
+  private long regionCleared;
+
   private WasmProcess(Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
     this.spec = spec;
@@ -530,13 +538,33 @@ public final class WasmProcess implements CallGate {
   private void borrowRegion(Memory mem, int capacity) {
     int memEnd = mem.pages() * PAGE;
     regionAddress = memEnd - capacity;
+    if (mem instanceof dev.ferry.node.memory.PagedMemory pm) {
+      regionCleared = pm.clearedCount();
+      regionDirty = pm.dirtyBits(regionAddress / pm.pageSize(), memEnd / pm.pageSize());
+    }
     regionSaved = mem.readBytes(regionAddress, capacity);
   }
 
+  /**
+   * Puts the region's own bytes back. On paged memory the pages that were clean before the borrow
+   * are marked clean again, their bytes being what they were (and so what the paging file holds),
+   * unless a flusher wrote pages out meanwhile: otherwise every freeze and every resume would leave
+   * the whole region (a megabyte by default) to be written out again.
+   */
   private void returnRegion() {
     if (regionSaved != null) {
-      instance.memory().write(regionAddress, regionSaved);
+      Memory mem = instance.memory();
+      mem.write(regionAddress, regionSaved);
+      if (mem instanceof dev.ferry.node.memory.PagedMemory pm && regionDirty != null) {
+        int ps = pm.pageSize();
+        int base = regionAddress / ps;
+        // Only pages wholly inside the region: the guest may write next to it meanwhile.
+        int first = (regionAddress + ps - 1) / ps;
+        int end = (regionAddress + regionSaved.length) / ps;
+        pm.restoreClean(base, first, end, regionDirty, regionCleared);
+      }
       regionSaved = null;
+      regionDirty = null;
     }
   }
 

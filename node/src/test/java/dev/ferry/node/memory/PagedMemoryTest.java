@@ -768,4 +768,31 @@ class PagedMemoryTest {
     assertEquals(0, m.dirtyCount());
     assertEquals(1, m.residentPages());
   }
+
+  /**
+   * A region borrowed and put back byte for byte (the Asyncify buffer) leaves clean pages clean,
+   * unless a flusher cleared a dirty bit meanwhile (it may have written the borrowed bytes out).
+   */
+  @Test
+  void pagesPutBackAsTheyWereAreCleanAgainUnlessAFlusherWroteMeanwhile() {
+    PagedMemory m = new PagedMemory(new MemoryLimits(1, 1), 4096, PageSource.zeros());
+    m.writeI32(0, 7); // page 0 dirty; pages 1..15 clean
+    java.util.BitSet before = m.dirtyBits(0, 16);
+    long cleared = m.clearedCount();
+    byte[] saved = m.readBytes(4096, 8192);
+    m.write(4096, new byte[8192]); // borrowed: pages 1 and 2 written
+    m.write(4096, saved); // put back
+    assertTrue(m.isDirty(1) && m.isDirty(2));
+    assertTrue(m.restoreClean(0, 1, 3, before, cleared));
+    assertFalse(m.isDirty(1) || m.isDirty(2), "put back as they were: clean");
+    assertTrue(m.isDirty(0), "dirty before: still dirty");
+
+    before = m.dirtyBits(0, 16);
+    cleared = m.clearedCount();
+    m.write(4096, new byte[4096]);
+    assertTrue(m.clearDirty(0)); // a flusher wrote page 0 out meanwhile
+    m.write(4096, saved, 0, 4096);
+    assertFalse(m.restoreClean(0, 1, 2, before, cleared));
+    assertTrue(m.isDirty(1), "a flush happened meanwhile: left dirty, written out again");
+  }
 }
