@@ -61,7 +61,24 @@ public final class FlushingStrategy extends PagingStrategy {
         () -> {
           // Dirty pages to the file server; a whole copy first if it holds none.
           String copyTo = onServer || paging.replicas().contains(fileServer) ? null : fileServer;
-          PageFlush f = ctx.source().flushFrozen(c, onServer ? null : fileServer, copyTo);
+          PageFlush f =
+              ctx.source()
+                  .flushFrozen(
+                      c,
+                      onServer ? null : fileServer,
+                      copyTo,
+                      (written, left) ->
+                          ctx.pages(
+                              new PageReport(
+                                  paging.dirty(),
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  written,
+                                  List.of(fileServer),
+                                  0,
+                                  left)));
           ctx.bytesMoved(f.bytesSent());
           ctx.pages(
               new PageReport(

@@ -86,7 +86,16 @@ public final class GfvmStrategy extends PagingStrategy {
         c,
         () -> {
           boolean holds = paging.replicas().contains(to);
-          PageFlush f = ctx.source().flushFrozen(c, to, holds ? null : to);
+          List<String> after = replicasAfter(paging, to, ctx);
+          PageFlush f =
+              ctx.source()
+                  .flushFrozen(
+                      c,
+                      to,
+                      holds ? null : to,
+                      (written, left) ->
+                          ctx.pages(
+                              new PageReport(paging.dirty(), 0, 0, 0, 0, written, after, 0, left)));
           ctx.bytesMoved(f.bytesSent());
           ctx.pages(
               new PageReport(

@@ -93,7 +93,24 @@ public final class PreCopyStrategy extends PagingStrategy {
         ctx,
         c,
         () -> {
-          PageFlush f = ctx.source().flushFrozen(c, to, null);
+          PageFlush f =
+              ctx.source()
+                  .flushFrozen(
+                      c,
+                      to,
+                      null,
+                      (written, left) ->
+                          ctx.pages(
+                              new PageReport(
+                                  0,
+                                  before.beforeFreeze(),
+                                  0,
+                                  0,
+                                  before.rounds(),
+                                  written,
+                                  before.replicas(),
+                                  0,
+                                  left)));
           ctx.bytesMoved(f.bytesSent());
           ctx.pages(
               new PageReport(

@@ -84,6 +84,19 @@ public interface SourceProcess {
    * that node, which then holds a replica. Fails if the write to {@code mustHold} (the destination)
    * or to the local file fails; a replica that fails otherwise is reported lost and replaced later.
    */
-  PageFlush flushFrozen(Capture capture, String mustHold, String fullCopyTo)
+  default PageFlush flushFrozen(Capture capture, String mustHold, String fullCopyTo)
+      throws MigrationException {
+    return flushFrozen(capture, mustHold, fullCopyTo, (written, left) -> {});
+  }
+
+  /**
+   * {@link #flushFrozen(Capture, String, String)}, telling {@code progress} the bytes of dirty
+   * pages written so far and still to write, as it goes.
+   */
+  PageFlush flushFrozen(
+      Capture capture,
+      String mustHold,
+      String fullCopyTo,
+      java.util.function.BiConsumer<Long, Long> progress)
       throws MigrationException;
 }

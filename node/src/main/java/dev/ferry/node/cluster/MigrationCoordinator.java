@@ -516,10 +516,14 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     @Override
-    public dev.ferry.strategies.PageFlush flushFrozen(Capture c, String mustHold, String fullCopyTo)
+    public dev.ferry.strategies.PageFlush flushFrozen(
+        Capture c,
+        String mustHold,
+        String fullCopyTo,
+        java.util.function.BiConsumer<Long, Long> progress)
         throws MigrationException {
       try {
-        return rt.processes.flushFrozen(pid, mustHold, fullCopyTo);
+        return rt.processes.flushFrozen(pid, mustHold, fullCopyTo, progress);
       } catch (IOException | RuntimeException e) {
         throw new MigrationException("writing the dirty pages out failed: " + e.getMessage(), e);
       }

@@ -422,6 +422,19 @@ public final class PagingFiles implements AutoCloseable {
    * the write on {@code mustHold}, fails.
    */
   public PageFlush flushFrozen(String pid, String mustHold, String fullCopyTo) throws IOException {
+    return flushFrozen(pid, mustHold, fullCopyTo, (written, left) -> {});
+  }
+
+  /**
+   * {@link #flushFrozen(String, String, String)}, telling {@code progress} the bytes of dirty pages
+   * written so far and still to write after each batch.
+   */
+  public PageFlush flushFrozen(
+      String pid,
+      String mustHold,
+      String fullCopyTo,
+      java.util.function.BiConsumer<Long, Long> progress)
+      throws IOException {
     Primary p = primaries.get(pid);
     if (p == null) {
       throw new IOException("process " + pid + " has no paging file on " + self);
@@ -441,7 +454,7 @@ public final class PagingFiles implements AutoCloseable {
       }
       long dirty = p.memory.dirtyCount();
       long[] sent = {0};
-      long written = flush(p, p.memory.dirtyPages(), mustHold, sent);
+      long written = flush(p, p.memory.dirtyPages(), mustHold, sent, null, progress);
       long full = 0;
       if (fullCopyTo != null) {
         full = seed(p, fullCopyTo, sent);
@@ -467,6 +480,17 @@ public final class PagingFiles implements AutoCloseable {
   }
 
   private long flush(Primary p, int[] candidates, String mustHold, long[] sent, Throttle throttle)
+      throws IOException {
+    return flush(p, candidates, mustHold, sent, throttle, null);
+  }
+
+  private long flush(
+      Primary p,
+      int[] candidates,
+      String mustHold,
+      long[] sent,
+      Throttle throttle,
+      java.util.function.BiConsumer<Long, Long> progress)
       throws IOException {
     int pageSize = p.memory.pageSize();
     int perBatch = Math.max(1, BATCH_BYTES / pageSize);
@@ -497,6 +521,9 @@ public final class PagingFiles implements AutoCloseable {
             p, Arrays.copyOf(pages, n), batch, Arrays.copyOf(zeros, z), false, mustHold, sent);
         n = 0;
         z = 0;
+        if (progress != null) {
+          progress.accept(written * pageSize, (long) (candidates.length - i - 1) * pageSize);
+        }
       }
     }
     if (any) {

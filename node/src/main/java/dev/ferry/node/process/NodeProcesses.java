@@ -1365,9 +1365,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   }
 
   /** Writes a frozen paged process's dirty pages out (see {@code PagingFiles#flushFrozen}). */
-  public dev.ferry.strategies.PageFlush flushFrozen(String pid, String mustHold, String fullCopyTo)
+  public dev.ferry.strategies.PageFlush flushFrozen(
+      String pid,
+      String mustHold,
+      String fullCopyTo,
+      java.util.function.BiConsumer<Long, Long> progress)
       throws IOException {
-    return paging.flushFrozen(pid, mustHold, fullCopyTo);
+    return paging.flushFrozen(pid, mustHold, fullCopyTo, progress);
   }
 
   private static long nowMicros() {
