@@ -813,7 +813,8 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
         m.toEngine,
         m.error,
         m.transfer / 2,
-        m.transfer / 2);
+        m.transfer / 2,
+        null);
   }
 
   private static MigrationRecord record(FakeMigration m) {
@@ -867,7 +868,8 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
         p.startedAt,
         p.endedAt,
         p.lastCheckpoint,
-        p.error);
+        p.error,
+        null);
   }
 
   private static FerryException noProcess(String pid) {

@@ -1,8 +1,6 @@
 package dev.ferry.strategies;
 
 import com.typesafe.config.Config;
-import com.typesafe.config.ConfigException;
-import dev.ferry.config.InvalidSettingsException;
 import java.time.Duration;
 import java.util.Set;
 
@@ -27,61 +25,16 @@ public record DataSegmentSettings(
 
   /** Reads and validates; errors name the full key. */
   public static DataSegmentSettings from(Config c) {
-    for (String k : c.root().keySet()) {
-      if (!KEYS.contains(k)) {
-        throw new InvalidSettingsException(PREFIX + k, "unknown setting; known: " + KEYS);
-      }
-    }
-    String files = string(c, "files");
+    SectionReader r = new SectionReader(c, PREFIX, KEYS);
+    String files = r.string("files");
     if (!files.equals("copy") && !files.equals("shared")) {
-      throw new InvalidSettingsException(
-          PREFIX + "files", "must be copy or shared, got '" + files + "'");
+      throw r.bad("files", "must be copy or shared, got '" + files + "'");
     }
-    String sharedDir = string(c, "shared-dir");
+    String sharedDir = r.string("shared-dir");
     if (files.equals("shared") && sharedDir.isBlank()) {
-      throw new InvalidSettingsException(
-          PREFIX + "shared-dir", "must name the directory every node shares when files = shared");
+      throw r.bad("shared-dir", "must name the directory every node shares when files = shared");
     }
-    long chunk;
-    int window;
-    Duration timeout;
-    try {
-      chunk = c.getBytes("chunk-bytes");
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + "chunk-bytes", "must be a size, like 1MiB", e);
-    }
-    if (chunk < 4096 || chunk > 1536 * 1024) {
-      throw new InvalidSettingsException(
-          PREFIX + "chunk-bytes",
-          "must be between 4KiB and 1536KiB (the most a destination buffers for one chunk), got "
-              + chunk);
-    }
-    try {
-      window = c.getInt("window");
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + "window", "must be a whole number", e);
-    }
-    if (window < 1 || window > 256) {
-      throw new InvalidSettingsException(
-          PREFIX + "window", "must be between 1 and 256, got " + window);
-    }
-    try {
-      timeout = c.getDuration("transfer-timeout");
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(
-          PREFIX + "transfer-timeout", "must be a duration, like 30s", e);
-    }
-    if (timeout.isZero() || timeout.isNegative()) {
-      throw new InvalidSettingsException(PREFIX + "transfer-timeout", "must be > 0");
-    }
-    return new DataSegmentSettings(files, sharedDir, (int) chunk, window, timeout);
-  }
-
-  private static String string(Config c, String key) {
-    try {
-      return c.getString(key);
-    } catch (ConfigException e) {
-      throw new InvalidSettingsException(PREFIX + key, "must be a string", e);
-    }
+    SectionReader.Transfer t = r.transfer();
+    return new DataSegmentSettings(files, sharedDir, t.chunkBytes(), t.window(), t.timeout());
   }
 }

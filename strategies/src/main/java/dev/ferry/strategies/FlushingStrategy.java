@@ -53,43 +53,11 @@ public final class FlushingStrategy extends PagingStrategy {
   @Override
   public Capture freezeAndCapture(MigrationContext ctx) throws MigrationException {
     PagingView paging = paging(ctx);
-    Capture c = ctx.source().freezePaged();
     boolean onServer = ctx.sourceNode().equals(fileServer);
-    return whileFrozen(
-        ctx,
-        c,
-        () -> {
-          // Dirty pages to the file server; a whole copy first if it holds none.
-          String copyTo = onServer || paging.replicas().contains(fileServer) ? null : fileServer;
-          PageFlush f =
-              ctx.source()
-                  .flushFrozen(
-                      c,
-                      onServer ? null : fileServer,
-                      copyTo,
-                      (written, left) ->
-                          ctx.pages(
-                              new PageReport(
-                                  paging.dirty(),
-                                  0,
-                                  0,
-                                  0,
-                                  0,
-                                  written,
-                                  List.of(fileServer),
-                                  0,
-                                  left)));
-          ctx.bytesMoved(f.bytesSent());
-          ctx.pages(
-              new PageReport(
-                  f.dirtyPages(),
-                  0,
-                  f.pagesWritten() + f.fullCopyPages(),
-                  0,
-                  0,
-                  f.bytesSent(),
-                  List.of(fileServer)));
-        });
+    // Dirty pages to the file server; a whole copy first if it holds none.
+    String copyTo = onServer || paging.replicas().contains(fileServer) ? null : fileServer;
+    return freezeAndWriteOut(
+        ctx, onServer ? null : fileServer, copyTo, paging.dirty(), 0, 0, List.of(fileServer));
   }
 
   @Override

@@ -53,6 +53,11 @@ public record GfvmSettings(
           8,
           Duration.ofSeconds(30));
 
+  /** How the bundle moves. */
+  SectionReader.Transfer transfer() {
+    return new SectionReader.Transfer(chunkBytes, window, transferTimeout);
+  }
+
   /** Reads and validates; errors name the full key. */
   public static GfvmSettings from(Config c) {
     SectionReader r = new SectionReader(c, PREFIX, KEYS);

@@ -24,9 +24,7 @@ public final class GfvmStrategy extends PagingStrategy {
   private final GfvmSettings settings;
 
   public GfvmStrategy(GfvmSettings settings) {
-    super(
-        new SectionReader.Transfer(
-            settings.chunkBytes(), settings.window(), settings.transferTimeout()));
+    super(settings.transfer());
     this.settings = settings;
   }
 
@@ -55,6 +53,15 @@ public final class GfvmStrategy extends PagingStrategy {
   }
 
   @Override
+  public String noDestination(String pid) {
+    return "no node holding an in-sync replica of "
+        + pid
+        + "'s paging file is up (see ferry status "
+        + pid
+        + "); name one with --to, or set ferry.strategies.gfvm.allow-full-copy = true";
+  }
+
+  @Override
   public Optional<String> refuse(String pid, String toNode, Optional<PagingView> paging) {
     Optional<String> no = super.refuse(pid, toNode, paging);
     if (no.isPresent() || toNode == null) {
@@ -80,64 +87,23 @@ public final class GfvmStrategy extends PagingStrategy {
   public Capture freezeAndCapture(MigrationContext ctx) throws MigrationException {
     PagingView paging = paging(ctx);
     String to = ctx.destination().name();
-    Capture c = ctx.source().freezePaged();
-    return whileFrozen(
-        ctx,
-        c,
-        () -> {
-          boolean holds = paging.replicas().contains(to);
-          List<String> after = replicasAfter(paging, to, ctx);
-          PageFlush f =
-              ctx.source()
-                  .flushFrozen(
-                      c,
-                      to,
-                      holds ? null : to,
-                      (written, left) ->
-                          ctx.pages(
-                              new PageReport(paging.dirty(), 0, 0, 0, 0, written, after, 0, left)));
-          ctx.bytesMoved(f.bytesSent());
-          ctx.pages(
-              new PageReport(
-                  f.dirtyPages(),
-                  0,
-                  f.pagesWritten() + f.fullCopyPages(),
-                  0,
-                  0,
-                  f.bytesSent(),
-                  replicasAfter(paging, to, ctx)));
-        });
+    boolean holds = paging.replicas().contains(to);
+    return freezeAndWriteOut(
+        ctx, to, holds ? null : to, paging.dirty(), 0, 0, replicasAfter(paging, to, ctx));
   }
 
   /**
-   * The replicas once the process runs at {@code to}: the old ones but {@code to}, plus the source
-   * (whose copy is current), as many as before.
+   * The replicas once the process runs at {@code to}: the source (whose copy is current) and the
+   * old ones but {@code to}, as many as before.
    */
   public static List<String> replicasAfter(PagingView paging, String to, MigrationContext ctx) {
     List<String> after = new ArrayList<>();
+    after.add(ctx.sourceNode());
     for (String r : paging.replicas()) {
       if (!r.equals(to)) {
         after.add(r);
       }
     }
-    after.add(0, ctx.sourceNode());
-    int want = Math.max(paging.replicas().size(), 0);
-    while (after.size() > want && after.size() > 1) {
-      after.remove(after.size() - 1);
-    }
-    if (want == 0) {
-      after.clear();
-    }
-    return after;
-  }
-
-  @Override
-  PagingPlan plan(MigrationContext ctx) {
-    return PagingPlan.replicated(ctx.pageReport().replicas());
-  }
-
-  @Override
-  List<String> keepCopiesOn(MigrationContext ctx) {
-    return replicasAndDestination(ctx);
+    return List.copyOf(after.subList(0, Math.min(after.size(), paging.replicas().size())));
   }
 }

@@ -30,6 +30,11 @@ public interface MigrationStrategy {
     return Optional.empty();
   }
 
+  /** Why a migration without {@code --to} found no node: what {@link #chooseDestination} needs. */
+  default String noDestination(String pid) {
+    return "no other node to move " + pid + " to";
+  }
+
   /** Work done while the process still runs (pre-copy rounds, replication...). Default: none. */
   default void prepare(MigrationContext ctx) throws MigrationException {}
 

@@ -28,24 +28,4 @@ public record PageReport(
   public PageReport {
     replicas = List.copyOf(replicas);
   }
-
-  public PageReport(
-      long dirtyAtFreeze,
-      long beforeFreeze,
-      long duringFreeze,
-      long afterFreeze,
-      int rounds,
-      long bytesDuringFreeze,
-      List<String> replicas) {
-    this(
-        dirtyAtFreeze,
-        beforeFreeze,
-        duringFreeze,
-        afterFreeze,
-        rounds,
-        bytesDuringFreeze,
-        replicas,
-        0,
-        0);
-  }
 }

@@ -32,11 +32,77 @@ abstract class PagingStrategy implements MigrationStrategy {
     return Optional.ofNullable(paging.get().busy());
   }
 
-  /** Where the destination finds the paging file once the process runs there. */
-  abstract PagingPlan plan(MigrationContext ctx);
+  /**
+   * Where the destination finds the paging file once the process runs there. Default: the same
+   * file, replicated where the last page report says (gfvm, pre-copy).
+   */
+  PagingPlan plan(MigrationContext ctx) {
+    return PagingPlan.replicated(ctx.pageReport().replicas());
+  }
 
-  /** The nodes whose copies of the paging file survive the commit. */
-  abstract List<String> keepCopiesOn(MigrationContext ctx);
+  /**
+   * The nodes whose copies of the paging file survive the commit. Default: the replicas the last
+   * page report names, and the destination.
+   */
+  List<String> keepCopiesOn(MigrationContext ctx) {
+    List<String> keep = new ArrayList<>(ctx.pageReport().replicas());
+    keep.add(ctx.destination().name());
+    return keep;
+  }
+
+  /**
+   * Freezes the process with its memory left out of the image and, while it stands still, writes
+   * its dirty pages out (to the paging file and every replica; {@code mustHold} must take them,
+   * {@code fullCopyTo} gets the whole file), reporting progress and then what moved, with the pages
+   * moved before the freeze, the rounds and the replicas afterwards as given. If anything fails the
+   * process resumes at once.
+   */
+  static Capture freezeAndWriteOut(
+      MigrationContext ctx,
+      String mustHold,
+      String fullCopyTo,
+      long dirtyEstimate,
+      long beforeFreeze,
+      int rounds,
+      List<String> replicasAfter)
+      throws MigrationException {
+    Capture c = ctx.source().freezePaged();
+    return whileFrozen(
+        ctx,
+        c,
+        () -> {
+          PageFlush f =
+              ctx.source()
+                  .flushFrozen(
+                      c,
+                      mustHold,
+                      fullCopyTo,
+                      (written, left) ->
+                          ctx.pages(
+                              new PageReport(
+                                  dirtyEstimate,
+                                  beforeFreeze,
+                                  0,
+                                  0,
+                                  rounds,
+                                  written,
+                                  replicasAfter,
+                                  0,
+                                  left)));
+          ctx.bytesMoved(f.bytesSent());
+          ctx.pages(
+              new PageReport(
+                  f.dirtyPages(),
+                  beforeFreeze,
+                  f.pagesWritten() + f.fullCopyPages(),
+                  0,
+                  rounds,
+                  f.bytesSent(),
+                  replicasAfter,
+                  0,
+                  0));
+        });
+  }
 
   /** Paging of the process, or a clear error. */
   static PagingView paging(MigrationContext ctx) throws MigrationException {
@@ -90,12 +156,5 @@ abstract class PagingStrategy implements MigrationStrategy {
     if (capture != null) {
       ctx.source().resume(capture);
     }
-  }
-
-  /** The replicas after a move to {@code to}, and {@code to}: the copies a commit keeps. */
-  static List<String> replicasAndDestination(MigrationContext ctx) {
-    List<String> keep = new ArrayList<>(ctx.pageReport().replicas());
-    keep.add(ctx.destination().name());
-    return keep;
   }
 }

@@ -86,52 +86,15 @@ public final class PreCopyStrategy extends PagingStrategy {
 
   @Override
   public Capture freezeAndCapture(MigrationContext ctx) throws MigrationException {
-    String to = ctx.destination().name();
     PageReport before = ctx.pageReport();
-    Capture c = ctx.source().freezePaged();
-    return whileFrozen(
+    return freezeAndWriteOut(
         ctx,
-        c,
-        () -> {
-          PageFlush f =
-              ctx.source()
-                  .flushFrozen(
-                      c,
-                      to,
-                      null,
-                      (written, left) ->
-                          ctx.pages(
-                              new PageReport(
-                                  0,
-                                  before.beforeFreeze(),
-                                  0,
-                                  0,
-                                  before.rounds(),
-                                  written,
-                                  before.replicas(),
-                                  0,
-                                  left)));
-          ctx.bytesMoved(f.bytesSent());
-          ctx.pages(
-              new PageReport(
-                  f.dirtyPages(),
-                  before.beforeFreeze(),
-                  f.pagesWritten(),
-                  0,
-                  before.rounds(),
-                  f.bytesSent(),
-                  before.replicas()));
-        });
-  }
-
-  @Override
-  PagingPlan plan(MigrationContext ctx) {
-    return PagingPlan.replicated(ctx.pageReport().replicas());
-  }
-
-  @Override
-  List<String> keepCopiesOn(MigrationContext ctx) {
-    return replicasAndDestination(ctx);
+        ctx.destination().name(),
+        null,
+        0,
+        before.beforeFreeze(),
+        before.rounds(),
+        before.replicas());
   }
 
   @Override

@@ -57,7 +57,7 @@ final class SectionReader {
     try {
       d = c.getDuration(key);
     } catch (ConfigException e) {
-      throw new InvalidSettingsException(prefix + key, "must be a duration, like 500ms", e);
+      throw new InvalidSettingsException(prefix + key, "must be a duration, like 500ms or 30s", e);
     }
     if (d.isNegative() || (!zeroAllowed && d.isZero())) {
       throw bad(key, zeroAllowed ? "must be >= 0" : "must be > 0");
@@ -83,10 +83,15 @@ final class SectionReader {
 
   /** The bundle settings every strategy shares: chunk-bytes, window, transfer-timeout. */
   Transfer transfer() {
+    long chunk = bytes("chunk-bytes", 0, Long.MAX_VALUE);
+    if (chunk < 4096 || chunk > 1536 * 1024) {
+      throw bad(
+          "chunk-bytes",
+          "must be between 4KiB and 1536KiB (the most a destination buffers for one chunk), got "
+              + chunk);
+    }
     return new Transfer(
-        (int) bytes("chunk-bytes", 4096, 1536 * 1024),
-        integer("window", 1, 256),
-        duration("transfer-timeout", false));
+        (int) chunk, integer("window", 1, 256), duration("transfer-timeout", false));
   }
 
   /** How a strategy sends its bundle. */

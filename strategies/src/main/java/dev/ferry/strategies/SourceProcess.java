@@ -83,15 +83,7 @@ public interface SourceProcess {
    * replica, durably, in parallel; if {@code fullCopyTo} is not null, also copies the whole file to
    * that node, which then holds a replica. Fails if the write to {@code mustHold} (the destination)
    * or to the local file fails; a replica that fails otherwise is reported lost and replaced later.
-   */
-  default PageFlush flushFrozen(Capture capture, String mustHold, String fullCopyTo)
-      throws MigrationException {
-    return flushFrozen(capture, mustHold, fullCopyTo, (written, left) -> {});
-  }
-
-  /**
-   * {@link #flushFrozen(Capture, String, String)}, telling {@code progress} the bytes of dirty
-   * pages written so far and still to write, as it goes.
+   * {@code progress} is told the bytes of dirty pages written so far and still to write.
    */
   PageFlush flushFrozen(
       Capture capture,

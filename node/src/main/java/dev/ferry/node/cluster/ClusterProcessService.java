@@ -387,18 +387,7 @@ public final class ClusterProcessService implements ClusterService {
                                 }
                                 return s.chooseDestination(c)
                                     .orElseThrow(
-                                        () ->
-                                            FerryException.conflict(
-                                                s.name().equals("gfvm")
-                                                    ? "no node holding an in-sync replica of "
-                                                        + pid
-                                                        + "'s paging file is up (see ferry"
-                                                        + " status "
-                                                        + pid
-                                                        + "); name one with --to, or set"
-                                                        + " ferry.strategies.gfvm"
-                                                        + ".allow-full-copy = true"
-                                                    : "no other node to move " + pid + " to"));
+                                        () -> FerryException.conflict(s.noDestination(pid)));
                               }));
     }
     String id = "m-" + hex(6);

@@ -135,21 +135,18 @@ final class PageChannels implements PagingFiles.Peers, AutoCloseable {
           if (closed || gone || System.nanoTime() > deadline) {
             throw last;
           }
-          DaemonSleep.pause(Math.min(500, 20L << Math.min(attempt, 5)));
+          pause(Math.min(500, 20L << Math.min(attempt, 5)));
         }
       }
     }
   }
 
-  /** Short pauses between attempts. */
-  private static final class DaemonSleep {
-    static void pause(long millis) throws IOException {
-      try {
-        Thread.sleep(millis);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IOException("interrupted");
-      }
+  private static void pause(long millis) throws IOException {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted");
     }
   }
 

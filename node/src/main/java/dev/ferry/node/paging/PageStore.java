@@ -1,10 +1,8 @@
 package dev.ferry.node.paging;
 
-import dev.ferry.node.memory.PageSource;
 import dev.ferry.statestore.FerryStore;
 import dev.ferry.statestore.TableName;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -35,11 +33,6 @@ public final class PageStore {
     return store.table(TableName.PAGES).get(key(file, page)).orElse(null);
   }
 
-  /** Reads pages from this copy, as a {@link PageSource} for a memory being restored here. */
-  public PageSource source(String file) {
-    return page -> read(file, page);
-  }
-
   /**
    * Stores {@code pages} (back to back in {@code data}, {@code pageSize} bytes each, from {@code
    * offset}), removes {@code zeroPages}, in one transaction; with {@code reset} every page of the
@@ -54,15 +47,33 @@ public final class PageStore {
       int[] zeroPages,
       boolean reset,
       boolean sync) {
-    if ((long) pages.length * pageSize > data.length - (long) offset) {
+    write(
+        file,
+        pageSize,
+        pages,
+        ByteBuffer.wrap(data, offset, data.length - offset),
+        zeroPages,
+        reset,
+        sync);
+  }
+
+  /**
+   * {@link #write(String, int, int[], byte[], int, int[], boolean, boolean)} with the pages in
+   * {@code data} from its position, stored from there without a copy (a received frame's bytes).
+   */
+  public void write(
+      String file,
+      int pageSize,
+      int[] pages,
+      ByteBuffer data,
+      int[] zeroPages,
+      boolean reset,
+      boolean sync) {
+    if ((long) pages.length * pageSize > data.remaining()) {
       throw new IllegalArgumentException(
-          pages.length
-              + " pages of "
-              + pageSize
-              + " bytes but "
-              + (data.length - offset)
-              + " bytes");
+          pages.length + " pages of " + pageSize + " bytes but " + data.remaining() + " bytes");
     }
+    int base = data.position();
     store.write(
         b -> {
           if (reset) {
@@ -71,10 +82,11 @@ public final class PageStore {
             }
           }
           for (int i = 0; i < pages.length; i++) {
+            int at = base + i * pageSize;
             b.put(
                 TableName.PAGES,
                 key(file, pages[i]),
-                ByteBuffer.wrap(data, offset + i * pageSize, pageSize));
+                data.duplicate().limit(at + pageSize).position(at));
           }
           for (int z : zeroPages) {
             b.delete(TableName.PAGES, key(file, z));
@@ -123,10 +135,5 @@ public final class PageStore {
       out.add(k.substring(0, k.lastIndexOf('/')));
     }
     return out;
-  }
-
-  /** {@link #files()} as a list, for logs. */
-  public List<String> fileList() {
-    return new ArrayList<>(files());
   }
 }

@@ -283,6 +283,15 @@ public final class PagingFiles implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Primaries: processes running here
 
+  /** The primary copy of a paged process running here, or an error saying there is none. */
+  private Primary primary(String pid) throws IOException {
+    Primary p = primaries.get(pid);
+    if (p == null) {
+      throw new IOException("process " + pid + " has no paging file on " + self);
+    }
+    return p;
+  }
+
   /** A new name for a process's paging file. */
   public static String newFile(String pid) {
     byte[] b = new byte[6];
@@ -343,12 +352,6 @@ public final class PagingFiles implements AutoCloseable {
         + " is still receiving its pages from node "
         + p.source.fetchFrom
         + " (post-copy); move it once that migration has committed";
-  }
-
-  /** Pages dirty in a paged process running here. */
-  public long dirty(String pid) {
-    Primary p = primaries.get(pid);
-    return p == null ? 0 : p.memory.dirtyCount();
   }
 
   /**
@@ -419,15 +422,8 @@ public final class PagingFiles implements AutoCloseable {
   /**
    * Writes every dirty page of a frozen process to its file and every in-sync replica, durably;
    * with {@code fullCopyTo}, also copies the whole file to that node. Throws if the local write, or
-   * the write on {@code mustHold}, fails.
-   */
-  public PageFlush flushFrozen(String pid, String mustHold, String fullCopyTo) throws IOException {
-    return flushFrozen(pid, mustHold, fullCopyTo, (written, left) -> {});
-  }
-
-  /**
-   * {@link #flushFrozen(String, String, String)}, telling {@code progress} the bytes of dirty pages
-   * written so far and still to write after each batch.
+   * the write on {@code mustHold}, fails. {@code progress} is told the bytes of dirty pages written
+   * so far and still to write after each batch.
    */
   public PageFlush flushFrozen(
       String pid,
@@ -435,10 +431,7 @@ public final class PagingFiles implements AutoCloseable {
       String fullCopyTo,
       java.util.function.BiConsumer<Long, Long> progress)
       throws IOException {
-    Primary p = primaries.get(pid);
-    if (p == null) {
-      throw new IOException("process " + pid + " has no paging file on " + self);
-    }
+    Primary p = primary(pid);
     synchronized (p) {
       if (!p.complete()) {
         throw new IOException(
@@ -457,7 +450,7 @@ public final class PagingFiles implements AutoCloseable {
       long written = flush(p, p.memory.dirtyPages(), mustHold, sent, null, progress);
       long full = 0;
       if (fullCopyTo != null) {
-        full = seed(p, fullCopyTo, sent);
+        full = seed(p, fullCopyTo, sent, null);
         p.replicas.removeIf(r -> r.node.equals(fullCopyTo));
         p.replicas.add(new Replica(fullCopyTo, "in-sync"));
       } else if (mustHold != null && !p.replicaNodes("in-sync").contains(mustHold)) {
@@ -472,18 +465,10 @@ public final class PagingFiles implements AutoCloseable {
 
   /**
    * Writes {@code candidates} that are dirty (clearing their bits first) to the local copy and to
-   * every in-sync replica, in batches; the last batch is synced everywhere. Returns pages written.
-   * Caller holds {@code p}'s lock.
+   * every in-sync replica, in batches (at the {@code throttle}'s rate, if any, telling {@code
+   * progress}, if any, the bytes written and still to write); the last batch is synced everywhere.
+   * Returns pages written. Caller holds {@code p}'s lock.
    */
-  private long flush(Primary p, int[] candidates, String mustHold, long[] sent) throws IOException {
-    return flush(p, candidates, mustHold, sent, null);
-  }
-
-  private long flush(Primary p, int[] candidates, String mustHold, long[] sent, Throttle throttle)
-      throws IOException {
-    return flush(p, candidates, mustHold, sent, throttle, null);
-  }
-
   private long flush(
       Primary p,
       int[] candidates,
@@ -547,17 +532,7 @@ public final class PagingFiles implements AutoCloseable {
       Primary p, int[] pages, byte[] data, int[] zeros, boolean sync, String mustHold, long[] sent)
       throws IOException {
     int pageSize = p.memory.pageSize();
-    PageRequest req =
-        PageRequest.newBuilder()
-            .setFile(p.file)
-            .setPageSize(pageSize)
-            .setWrite(
-                PageWrite.newBuilder()
-                    .addAllPages(ints(pages))
-                    .setData(UnsafeByteOperations.unsafeWrap(data, 0, pages.length * pageSize))
-                    .addAllZeroPages(ints(zeros))
-                    .setSync(sync))
-            .build();
+    PageRequest req = writeRequest(p.file, pageSize, pages, data, zeros, false, sync);
     List<Replica> targets = new ArrayList<>();
     for (Replica r : p.replicas) {
       if (r.state.equals("in-sync")) {
@@ -576,7 +551,9 @@ public final class PagingFiles implements AutoCloseable {
       try {
         PageReply reply =
             replies.get(i).get(settings.transferTimeout().toMillis(), TimeUnit.MILLISECONDS);
-        r.pages = reply.getStored();
+        if (sync) {
+          r.pages = reply.getStored(); // counted on the last batch of a flush only
+        }
         sent[0] += (long) pages.length * pageSize;
       } catch (ExecutionException | TimeoutException e) {
         replies.get(i).cancel(true);
@@ -590,6 +567,28 @@ public final class PagingFiles implements AutoCloseable {
         throw new IOException("interrupted");
       }
     }
+  }
+
+  /** A write of {@code pages} (their bytes back to back in {@code data}) to {@code file}. */
+  private static PageRequest writeRequest(
+      String file,
+      int pageSize,
+      int[] pages,
+      byte[] data,
+      int[] zeros,
+      boolean reset,
+      boolean sync) {
+    return PageRequest.newBuilder()
+        .setFile(file)
+        .setPageSize(pageSize)
+        .setWrite(
+            PageWrite.newBuilder()
+                .addAllPages(ints(pages))
+                .setData(UnsafeByteOperations.unsafeWrap(data, 0, pages.length * pageSize))
+                .addAllZeroPages(ints(zeros))
+                .setReset(reset)
+                .setSync(sync))
+        .build();
   }
 
   private static List<Integer> ints(int[] a) {
@@ -626,13 +625,9 @@ public final class PagingFiles implements AutoCloseable {
   }
 
   /**
-   * Copies the whole local copy to {@code node} (reset first), synced. Caller holds {@code p}'s
-   * lock. Returns pages copied.
+   * Copies the whole local copy to {@code node} (reset first), synced, at the {@code throttle}'s
+   * rate if any. Caller holds {@code p}'s lock. Returns pages copied.
    */
-  private long seed(Primary p, String node, long[] sent) throws IOException {
-    return seed(p, node, sent, null);
-  }
-
   private long seed(Primary p, String node, long[] sent, Throttle throttle) throws IOException {
     int pageSize = p.memory.pageSize();
     int perBatch = Math.max(1, BATCH_BYTES / pageSize);
@@ -653,17 +648,7 @@ public final class PagingFiles implements AutoCloseable {
       if (throttle != null) {
         throttle.sent((long) n * pageSize);
       }
-      call(
-          node,
-          PageRequest.newBuilder()
-              .setFile(p.file)
-              .setPageSize(pageSize)
-              .setWrite(
-                  PageWrite.newBuilder()
-                      .addAllPages(ints(pages))
-                      .setData(UnsafeByteOperations.unsafeWrap(data, 0, n * pageSize))
-                      .setReset(first)
-                      .setSync(last)));
+      call(node, writeRequest(p.file, pageSize, pages, data, new int[0], first, last));
       sent[0] += (long) n * pageSize;
       first = false;
     }
@@ -688,7 +673,7 @@ public final class PagingFiles implements AutoCloseable {
             }
           }
           if (quiet > 0) {
-            flush(p, Arrays.copyOf(dirty, quiet), null, new long[1]);
+            flush(p, Arrays.copyOf(dirty, quiet), null, new long[1], null, null);
           }
         }
       } catch (IOException | RuntimeException e) {
@@ -722,7 +707,7 @@ public final class PagingFiles implements AutoCloseable {
       Replica r = new Replica(node, "seeding");
       p.replicas.add(r);
       try {
-        long n = seed(p, node, new long[1]);
+        long n = seed(p, node, new long[1], null);
         r.pages = n;
         r.state = "in-sync";
         log.info("paging file {}: replica on {} ({} pages)", p.file, node, n);
@@ -789,10 +774,7 @@ public final class PagingFiles implements AutoCloseable {
    */
   public long[] precopyRound(String pid, String node, boolean first, Throttle throttle)
       throws IOException {
-    Primary p = primaries.get(pid);
-    if (p == null) {
-      throw new IOException("process " + pid + " has no paging file on " + self);
-    }
+    Primary p = primary(pid);
     synchronized (p) {
       if (!p.complete() || !p.localCopy()) {
         throw new IOException(
@@ -803,7 +785,7 @@ public final class PagingFiles implements AutoCloseable {
                 + " (post-copy still running, or a flushing file server holds them)");
       }
       long[] sent = {0};
-      long written = flush(p, p.memory.dirtyPages(), null, sent, throttle);
+      long written = flush(p, p.memory.dirtyPages(), null, sent, throttle, null);
       if (!first) {
         return new long[] {written, sent[0]};
       }
@@ -838,10 +820,7 @@ public final class PagingFiles implements AutoCloseable {
 
   /** Post-copy: the frozen process's pages are served to other nodes under its file's name. */
   public String serveFrozen(String pid) throws IOException {
-    Primary p = primaries.get(pid);
-    if (p == null) {
-      throw new IOException("process " + pid + " has no paging file on " + self);
-    }
+    Primary p = primary(pid);
     serving.put(p.file, p);
     return p.file;
   }
@@ -869,10 +848,7 @@ public final class PagingFiles implements AutoCloseable {
       Throttle throttle,
       java.util.function.BiConsumer<Long, Long> progress)
       throws IOException {
-    Primary p = primaries.get(pid);
-    if (p == null) {
-      throw new IOException("process " + pid + " has no paging file on " + self);
-    }
+    Primary p = primary(pid);
     int pageSize = p.memory.pageSize();
     int perBatch = Math.max(1, BATCH_BYTES / pageSize);
     byte[] data = new byte[perBatch * pageSize];
@@ -891,16 +867,8 @@ public final class PagingFiles implements AutoCloseable {
         throttle.sent((long) n * pageSize);
         call(
             node,
-            PageRequest.newBuilder()
-                .setFile(file)
-                .setPageSize(pageSize)
-                .setWrite(
-                    PageWrite.newBuilder()
-                        .addAllPages(ints(Arrays.copyOf(pages, n)))
-                        .setData(UnsafeByteOperations.unsafeWrap(data, 0, n * pageSize))
-                        .setReset(first)
-                        .setSync(page == count))
-                .build(),
+            writeRequest(
+                file, pageSize, Arrays.copyOf(pages, n), data, new int[0], first, page == count),
             true);
         total += n;
         progress.accept(total, total * pageSize);
@@ -939,8 +907,16 @@ public final class PagingFiles implements AutoCloseable {
             int[] pages = w.getPagesList().stream().mapToInt(Integer::intValue).toArray();
             int[] zeros = w.getZeroPagesList().stream().mapToInt(Integer::intValue).toArray();
             store.write(
-                file, ps, pages, w.getData().toByteArray(), 0, zeros, w.getReset(), w.getSync());
-            return PageReply.newBuilder().setStored(store.count(file)).build();
+                file,
+                ps,
+                pages,
+                w.getData().asReadOnlyByteBuffer(),
+                zeros,
+                w.getReset(),
+                w.getSync());
+            // Counting walks the file's keys: once per flush (its last, synced batch), not per
+            // batch.
+            return PageReply.newBuilder().setStored(w.getSync() ? store.count(file) : 0).build();
           }
         case READ:
           {

@@ -1359,11 +1359,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             mem.pageSize(), replicas.get(), mem.pageCount(), mem.dirtyCount(), paging.busy(pid)));
   }
 
-  /** The node this is. */
-  public String nodeName() {
-    return nodeName;
-  }
-
   /** Writes a frozen paged process's dirty pages out (see {@code PagingFiles#flushFrozen}). */
   public dev.ferry.strategies.PageFlush flushFrozen(
       String pid,

@@ -711,25 +711,10 @@ public final class WasmProcess implements CallGate {
   private ProcessImage capture(byte[] frames, boolean memoryInPagingFile) {
     Memory mem = instance.memory();
     int pages = mem.pages();
-    LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
-    // One bulk copy out of the engine's memory; the image's runs of non-zero pages are slices of
-    // it (the array is never written again), not copies.
-    byte[] all = memoryInPagingFile ? new byte[0] : mem.readBytes(0, pages * PAGE);
-    lm.setInPagingFile(memoryInPagingFile);
-    int runStart = -1;
-    for (int p = 0; p <= (memoryInPagingFile ? -1 : pages); p++) {
-      boolean zero = p == pages || Arrays.equals(all, p * PAGE, (p + 1) * PAGE, ZERO_PAGE, 0, PAGE);
-      if (!zero && runStart < 0) {
-        runStart = p;
-      } else if (zero && runStart >= 0) {
-        lm.addRuns(
-            MemoryRun.newBuilder()
-                .setFirstPage(runStart)
-                .setData(
-                    UnsafeByteOperations.unsafeWrap(all, runStart * PAGE, (p - runStart) * PAGE)));
-        runStart = -1;
-      }
-    }
+    LinearMemory.Builder lm =
+        memoryInPagingFile
+            ? LinearMemory.newBuilder().setPages(pages).setInPagingFile(true)
+            : memoryRuns(mem, pages);
     ProcessImage.Builder b =
         ProcessImage.newBuilder()
             .setFormatVersion(1)
@@ -753,6 +738,29 @@ public final class WasmProcess implements CallGate {
       }
     }
     return b.build();
+  }
+
+  /** Linear memory as runs of non-zero wasm pages. */
+  private static LinearMemory.Builder memoryRuns(Memory mem, int pages) {
+    LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
+    // One bulk copy out of the engine's memory; the image's runs of non-zero pages are slices of
+    // it (the array is never written again), not copies.
+    byte[] all = mem.readBytes(0, pages * PAGE);
+    int runStart = -1;
+    for (int p = 0; p <= pages; p++) {
+      boolean zero = p == pages || Arrays.equals(all, p * PAGE, (p + 1) * PAGE, ZERO_PAGE, 0, PAGE);
+      if (!zero && runStart < 0) {
+        runStart = p;
+      } else if (zero && runStart >= 0) {
+        lm.addRuns(
+            MemoryRun.newBuilder()
+                .setFirstPage(runStart)
+                .setData(
+                    UnsafeByteOperations.unsafeWrap(all, runStart * PAGE, (p - runStart) * PAGE)));
+        runStart = -1;
+      }
+    }
+    return lm;
   }
 
   private void loadImage(ProcessImage image) throws IOException {

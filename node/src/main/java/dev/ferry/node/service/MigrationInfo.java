@@ -35,53 +35,6 @@ public record MigrationInfo(
     long streamMicros,
     long storeMicros,
     Pages pages) {
-  public MigrationInfo(
-      String id,
-      String pid,
-      String fromNode,
-      String toNode,
-      String strategy,
-      String state,
-      Instant requestedAt,
-      Instant finishedAt,
-      long freezeMicros,
-      long captureMicros,
-      long transferMicros,
-      long restoreMicros,
-      long totalFreezeMicros,
-      long totalMicros,
-      long bytesMoved,
-      long imageBytes,
-      String fromEngine,
-      String toEngine,
-      String error,
-      long streamMicros,
-      long storeMicros) {
-    this(
-        id,
-        pid,
-        fromNode,
-        toNode,
-        strategy,
-        state,
-        requestedAt,
-        finishedAt,
-        freezeMicros,
-        captureMicros,
-        transferMicros,
-        restoreMicros,
-        totalFreezeMicros,
-        totalMicros,
-        bytesMoved,
-        imageBytes,
-        fromEngine,
-        toEngine,
-        error,
-        streamMicros,
-        storeMicros,
-        null);
-  }
-
   /**
    * Pages a paging strategy moved.
    *

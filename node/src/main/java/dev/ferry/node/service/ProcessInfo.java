@@ -26,35 +26,4 @@ public record ProcessInfo(
     Instant endedAt,
     CheckpointResult lastCheckpoint,
     String error,
-    PagingInfo paging) {
-  public ProcessInfo(
-      String id,
-      ProcessState state,
-      Engine engine,
-      String node,
-      String moduleHash,
-      List<String> args,
-      Integer exitCode,
-      long stdoutBytes,
-      long stderrBytes,
-      Instant startedAt,
-      Instant endedAt,
-      CheckpointResult lastCheckpoint,
-      String error) {
-    this(
-        id,
-        state,
-        engine,
-        node,
-        moduleHash,
-        args,
-        exitCode,
-        stdoutBytes,
-        stderrBytes,
-        startedAt,
-        endedAt,
-        lastCheckpoint,
-        error,
-        null);
-  }
-}
+    PagingInfo paging) {}

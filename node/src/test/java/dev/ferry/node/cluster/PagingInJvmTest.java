@@ -121,14 +121,44 @@ class PagingInJvmTest {
     }
   }
 
+  /** The stdout of an uninterrupted, flat run on the compiled engine. */
+  static byte[] reference(
+      ClusterService svc, String hash, List<String> args, Map<String, byte[]> files)
+      throws Exception {
+    ProcessInfo ref = get(svc.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), files)));
+    get(svc.awaitExit(ref.id()));
+    return InJvmClusterMigrationTest.stdout(svc, ref.id());
+  }
+
+  /** Asks for a migration; null if the request failed because the process had just ended. */
+  static MigrationInfo migrateUnlessEnded(
+      ClusterService asker, String pid, String to, String strategy) throws Exception {
+    try {
+      return get(asker.migrate(pid, to, strategy));
+    } catch (java.util.concurrent.ExecutionException ex) {
+      if (get(asker.status(pid)).state().isFinal()) {
+        return null;
+      }
+      throw ex;
+    }
+  }
+
+  /** It exited 0 with the reference's output, after at least five committed migrations. */
+  static void assertEndedAsUninterrupted(String pid, byte[] expected, int committed)
+      throws Exception {
+    ProcessInfo end = get(nodes.get(2).service().awaitExit(pid));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), pid));
+    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+  }
+
   @Test
   void pagedProcessMovesBetweenReplicaHoldersWithEveryPageIntact() throws Exception {
     ClusterService n1 = nodes.get(0).service();
     String hash = get(n1.uploadModule(TestNodes.guest("generations"), false)).hash();
     List<String> args = List.of("2", "6000");
-    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
-    get(n1.awaitExit(ref.id()));
-    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+    byte[] expected = reference(n1, hash, args, Map.of());
 
     ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
     assertNotNull(get(n1.status(p.id())).paging(), "a paged process shows its paging file");
@@ -143,15 +173,10 @@ class PagingInJvmTest {
       if (holder == null) {
         break;
       }
-      MigrationInfo m;
-      try {
-        // No --to: gfvm picks the replica holder.
-        m = get(asker.migrate(p.id(), null, "gfvm"));
-      } catch (java.util.concurrent.ExecutionException ex) {
-        if (get(asker.status(p.id())).state().isFinal()) {
-          break;
-        }
-        throw ex;
+      // No --to: gfvm picks the replica holder.
+      MigrationInfo m = migrateUnlessEnded(asker, p.id(), null, "gfvm");
+      if (m == null) {
+        break; // it finished between the status and the request
       }
       assertEquals(holder, m.toNode());
       MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(asker, m.id());
@@ -174,11 +199,7 @@ class PagingInJvmTest {
       }
       Thread.sleep(30);
     }
-    ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
-    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
-    assertEquals(0, end.exitCode());
-    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), p.id()));
-    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+    assertEndedAsUninterrupted(p.id(), expected, committed);
   }
 
   /**
@@ -192,9 +213,7 @@ class PagingInJvmTest {
     ClusterService n1 = nodes.get(0).service();
     String hash = get(n1.uploadModule(TestNodes.guest("generations"), false)).hash();
     List<String> args = List.of("2", "6000");
-    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
-    get(n1.awaitExit(ref.id()));
-    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+    byte[] expected = reference(n1, hash, args, Map.of());
 
     ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
     int committed = 0;
@@ -205,14 +224,9 @@ class PagingInJvmTest {
         break;
       }
       String to = now.node().equals("n1") ? "n2" : "n1";
-      MigrationInfo m;
-      try {
-        m = get(asker.migrate(p.id(), to, strategy));
-      } catch (java.util.concurrent.ExecutionException ex) {
-        if (get(asker.status(p.id())).state().isFinal()) {
-          break;
-        }
-        throw ex;
+      MigrationInfo m = migrateUnlessEnded(asker, p.id(), to, strategy);
+      if (m == null) {
+        break; // it finished between the status and the request
       }
       MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(asker, m.id());
       System.out.println(strategy + " migration " + done);
@@ -232,11 +246,7 @@ class PagingInJvmTest {
         assertTrue(get(asker.status(p.id())).state().isFinal(), done.toString());
       }
     }
-    ProcessInfo end = get(nodes.get(2).service().awaitExit(p.id()));
-    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
-    assertEquals(0, end.exitCode());
-    assertArrayEquals(expected, InJvmClusterMigrationTest.stdout(nodes.get(1).service(), p.id()));
-    assertTrue(committed >= 5, "only " + committed + " migrations committed");
+    assertEndedAsUninterrupted(p.id(), expected, committed);
   }
 
   /** The files workload (its sandbox moves with it) under post-copy, round-trip ten times. */
@@ -246,9 +256,7 @@ class PagingInJvmTest {
     String hash = get(n1.uploadModule(TestNodes.guest("files"), false)).hash();
     List<String> args = List.of("40000");
     Map<String, byte[]> files = Map.of("/in.txt", "input data\n".getBytes());
-    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), files)));
-    get(n1.awaitExit(ref.id()));
-    byte[] expected = InJvmClusterMigrationTest.stdout(n1, ref.id());
+    byte[] expected = reference(n1, hash, args, files);
     ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), files, true)));
     for (int i = 0; i < 10; i++) {
       ProcessInfo now = get(n1.status(p.id()));
@@ -256,14 +264,9 @@ class PagingInJvmTest {
         break;
       }
       String to = now.node().equals("n1") ? "n2" : "n1";
-      MigrationInfo m;
-      try {
-        m = get(n1.migrate(p.id(), to, "post-copy"));
-      } catch (java.util.concurrent.ExecutionException ex) {
-        if (get(n1.status(p.id())).state().isFinal()) {
-          break; // it finished between the status and the request
-        }
-        throw ex;
+      MigrationInfo m = migrateUnlessEnded(n1, p.id(), to, "post-copy");
+      if (m == null) {
+        break; // it finished between the status and the request
       }
       MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(n1, m.id());
       System.out.println("files post-copy " + done);
@@ -283,9 +286,7 @@ class PagingInJvmTest {
     ClusterService n2 = nodes.get(1).service();
     String hash = get(n2.uploadModule(TestNodes.guest("generations"), false)).hash();
     List<String> args = List.of("2", "3000");
-    ProcessInfo ref = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
-    get(n2.awaitExit(ref.id()));
-    byte[] expected = InJvmClusterMigrationTest.stdout(n2, ref.id());
+    byte[] expected = reference(n2, hash, args, Map.of());
 
     ProcessInfo p = get(n2.run(new RunRequest(hash, null, args, Map.of(), Map.of(), true)));
     String holder = awaitReplica(n2, p.id());
