@@ -45,13 +45,16 @@ import org.slf4j.LoggerFactory;
  * time and bytes. The protocol:
  *
  * <pre>
- *   source (this)                                    destination (its NodeAgent)
+ *   source (this)                                    destination (its TransferServer)
+ *   connect ─────────────────────────────────────────► (accepted while the source freezes)
  *   freeze at a migration point, capture image
  *   TransferChunk 0..n-1 (window; 0 announces) ────► assemble
- *   last chunk (crc32c, engine) ───────────────────► verify, store bundle durably (sync),
- *                                                    restore image, run, place shard here
+ *   last chunk (crc32c, engine) ───────────────────► verify; store bundle durably (sync)
+ *                                                    while the image is restored, held
  *                       ◄─────────────────────────── Ack + ProcessInfo   COMMIT
- *   discard the frozen copy (thread, image, sandbox); place the shard at the destination
+ *                                                    the process runs; place shard here
+ *   discard the frozen copy (thread, image, logs; sandbox moved aside and deleted in the
+ *   background); place the shard at the destination
  * </pre>
  *
  * Any failure or a cancel before the last chunk is sent aborts: the destination drops what it
@@ -134,6 +137,9 @@ final class MigrationCoordinator implements MigrationContext {
     try {
       strategy.prepare(this);
       checkCancelled();
+      // The transfer connection opens while the process freezes, not after (and not before a
+      // long prepare, e.g. pre-copy rounds: the destination would give up on a silent one).
+      destination.preconnect();
       state(MigrationRecord.State.FREEZING);
       frozenAt = System.nanoTime();
       capture = strategy.freezeAndCapture(this);
@@ -205,6 +211,7 @@ final class MigrationCoordinator implements MigrationContext {
         }
       }
     } finally {
+      destination.closeUnused();
       // The final state, the total and the end time become visible together.
       long total = System.nanoTime() - t0;
       MigrationRecord.State end = finalState;
@@ -619,9 +626,60 @@ final class MigrationCoordinator implements MigrationContext {
       return restoreMicros;
     }
 
-    @Override
-    public void transferAndActivate(Payload payload, int chunkBytes, int window, String engine)
-        throws MigrationException {
+    /** A connection to the destination's receiver, opened ahead of the transfer. */
+    private record Connection(Socket socket, TransferEndpoint endpoint) {}
+
+    private CompletableFuture<Connection> preconnected;
+
+    /**
+     * Starts opening the transfer connection in the background, so that it is ready when the
+     * process has frozen. If that fails, {@link #transferAndActivate} connects again itself.
+     */
+    void preconnect() {
+      preconnected =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  TransferEndpoint ep = endpoint(false);
+                  Socket s = new Socket();
+                  try {
+                    connect(s, ep);
+                  } catch (IOException e) {
+                    closeQuietly(s);
+                    throw new java.io.UncheckedIOException(e);
+                  }
+                  return new Connection(s, ep);
+                } catch (MigrationException e) {
+                  throw new java.util.concurrent.CompletionException(e);
+                }
+              },
+              THREADS);
+    }
+
+    /** Closes a connection opened ahead that no transfer took (the migration ended before). */
+    void closeUnused() {
+      CompletableFuture<Connection> p = preconnected;
+      preconnected = null;
+      if (p != null) {
+        p.thenAccept(c -> closeQuietly(c.socket()));
+      }
+    }
+
+    /** The connection opened ahead, if it opened (waits for it); else a new one. */
+    private Connection connection() throws MigrationException {
+      CompletableFuture<Connection> p = preconnected;
+      preconnected = null;
+      if (p != null) {
+        try {
+          return awaitCancellable(p);
+        } catch (Exception e) {
+          p.thenAccept(c -> closeQuietly(c.socket()));
+          if (cancelled()) {
+            throw new MigrationException("cancelled by the operator");
+          }
+          // otherwise connect again, below, asking for the endpoint afresh if need be
+        }
+      }
       TransferEndpoint ep = endpoint(false);
       Socket s = new Socket();
       try {
@@ -638,6 +696,15 @@ final class MigrationCoordinator implements MigrationContext {
         closeQuietly(s);
         throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
       }
+      return new Connection(s, ep);
+    }
+
+    @Override
+    public void transferAndActivate(Payload payload, int chunkBytes, int window, String engine)
+        throws MigrationException {
+      Connection conn = connection();
+      TransferEndpoint ep = conn.endpoint();
+      Socket s = conn.socket();
       AtomicReference<MigrationException> why = new AtomicReference<>();
       long[] lastProgress = {System.nanoTime()};
       Socket socket = s;

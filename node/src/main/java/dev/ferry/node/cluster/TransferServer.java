@@ -3,14 +3,13 @@ package dev.ferry.node.cluster;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import dev.ferry.node.DaemonThreads;
+import dev.ferry.node.process.NodeProcesses;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
-import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.transport.proto.Ack;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.ProcessImage;
-import dev.ferry.transport.proto.ProcessRecord;
 import dev.ferry.transport.proto.TransferChunk;
 import dev.ferry.transport.proto.TransferEndpoint;
 import java.io.BufferedInputStream;
@@ -31,10 +30,11 @@ import org.slf4j.LoggerFactory;
  * Where a node receives migrations: a TCP port on the node's cluster host (an ephemeral one, found
  * through the node agent, see {@code TransferEndpoint} in cluster.proto). One connection carries
  * one migration's bundle as bounded Protobuf chunks; each is acknowledged, so the source keeps at
- * most {@code window} chunks in flight. After the last chunk the bundle is checked (CRC32C), stored
- * durably (one LMDB transaction and an fsync) and the process is resumed here at once — all on the
- * connection's own thread, without passing through actors: a migration's freeze then costs one
- * round trip between the nodes, not several.
+ * most {@code window} chunks in flight. After the last chunk the bundle is checked (CRC32C) and
+ * stored durably (one LMDB transaction and an fsync, on another thread) while this one rebuilds the
+ * process from its image; when both are done the source gets its answer and then the process runs
+ * here — without passing through actors: a migration's freeze costs one round trip between the
+ * nodes, not several. The source opens the connection while the process freezes.
  *
  * <p>A connection that breaks or stays silent for {@code transfer-timeout} leaves nothing behind: a
  * bundle is only stored once it is complete and verified.
@@ -124,7 +124,12 @@ final class TransferServer implements AutoCloseable {
         () -> {
           throw new IOException("no data for " + readTimeout + " (transfer-timeout)");
         };
-    TransferChunk c = parse(in.next(silent));
+    TransferChunk c;
+    try {
+      c = parse(in.next(silent));
+    } catch (java.io.EOFException e) {
+      return; // opened ahead of a migration that did not happen (it was refused or aborted)
+    }
     if (c.getSeq() != 0 || !c.getSecret().equals(secret)) {
       throw new IOException("not a migration from a cluster member (no or wrong secret)");
     }
@@ -176,9 +181,29 @@ final class TransferServer implements AutoCloseable {
           throw FerryException.badRequest("bundle checksum mismatch");
         }
         long streamMicros = (System.nanoTime() - firstChunkAt) / 1000;
-        Ack ack = complete(migrationId, data, seq, c.getEngine(), streamMicros);
-        Frames.write(out, NodeReply.newBuilder().setAck(ack).build());
-        out.flush();
+        long t0 = System.nanoTime();
+        NodeProcesses.Arrival arrival = complete(migrationId, data, c.getEngine());
+        try {
+          // The answer first, then the process runs: the source commits without competing
+          // with it for a CPU. Runs even if the answer cannot be sent (the source then asks
+          // whether it runs here).
+          Ack ack =
+              Ack.newBuilder()
+                  .setSeq(seq)
+                  .setPresent(true)
+                  .setStreamMicros(streamMicros)
+                  .setStoreMicros((arrival.durableAt() - t0) / 1000)
+                  .setInfo(Wire.info(arrival.info()))
+                  .setRestoreMicros(Math.max(0, System.nanoTime() - arrival.durableAt()) / 1000)
+                  .build();
+          Frames.write(out, NodeReply.newBuilder().setAck(ack).build());
+          out.flush();
+        } finally {
+          arrival.run().run();
+          // This node now runs the process: it places the process's shard here too, so that
+          // requests find it even if the source is lost before it has placed the shard itself.
+          rt.place(arrival.info().id(), rt.selfAddress());
+        }
         return;
       }
     } catch (RuntimeException e) {
@@ -210,12 +235,11 @@ final class TransferServer implements AutoCloseable {
   }
 
   /**
-   * A whole, verified bundle has arrived: store it durably and run the process here. Answered with
-   * the destination's own timings and the process.
+   * A whole, verified bundle has arrived: store it durably and rebuild the process here (the two
+   * overlap), ready to run once the source has its answer. If it cannot be taken in, what arrived
+   * is dropped and the error goes back to the source, which resumes the process.
    */
-  private Ack complete(
-      String migrationId, byte[] data, long seq, String engine, long streamMicros) {
-    long t0 = System.nanoTime();
+  private NodeProcesses.Arrival complete(String migrationId, byte[] data, String engine) {
     MigrationBundle bundle;
     ProcessImage image;
     try {
@@ -230,38 +254,7 @@ final class TransferServer implements AutoCloseable {
     } catch (IOException ex) {
       throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
     }
-    ProcessRecord adopted = rt.processes.adoptIncoming(migrationId, bundle);
-    long stored = System.nanoTime();
-    ProcessInfo info = activate(migrationId, engine, adopted, image);
-    return Ack.newBuilder()
-        .setSeq(seq)
-        .setPresent(true)
-        .setStreamMicros(streamMicros)
-        .setStoreMicros((stored - t0) / 1000)
-        .setInfo(Wire.info(info))
-        .setRestoreMicros((System.nanoTime() - stored) / 1000)
-        .build();
-  }
-
-  /**
-   * Runs an adopted process here. If it cannot run, what arrived is dropped at once (the source
-   * resumes it). Once it runs, this node also places the process's shard here, so that requests
-   * find it even if the source is lost before it has placed the shard itself.
-   */
-  private ProcessInfo activate(
-      String migrationId, String engine, ProcessRecord adopted, ProcessImage image) {
-    ProcessInfo info;
-    try {
-      info =
-          rt.processes.activateIncoming(
-              migrationId, engine.isEmpty() ? null : Engine.parse(engine), adopted, image);
-    } catch (RuntimeException e) {
-      if (!rt.processes.arrivedBy(migrationId)) {
-        rt.processes.abortIncoming(migrationId);
-      }
-      throw e;
-    }
-    rt.place(info.id(), rt.selfAddress());
-    return info;
+    return rt.processes.receiveIncoming(
+        migrationId, bundle, image, engine.isEmpty() ? null : Engine.parse(engine));
   }
 }

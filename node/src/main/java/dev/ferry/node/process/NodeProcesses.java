@@ -71,6 +71,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private final FerryStore store;
   private final ModuleRegistry modules;
   private final Path sandboxes;
+
+  /** Every node sees the one sandbox directory (data-segment {@code files = shared}). */
+  private final boolean sharedSandboxes;
+
   private final Engine defaultEngine;
   private final dev.ferry.node.paging.PagingFiles paging;
   private final Map<String, Entry> processes = new ConcurrentHashMap<>();
@@ -126,8 +130,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     // With data-segment files = shared, every node keeps sandboxes in the one directory they all
     // see (the paper's NFS): a migrated process reopens its files there, nothing is copied.
     com.typesafe.config.Config ds = settings.strategy("data-segment");
+    this.sharedSandboxes = ds.hasPath("files") && ds.getString("files").equals("shared");
     this.sandboxes =
-        ds.hasPath("files") && ds.getString("files").equals("shared")
+        sharedSandboxes
             ? Path.of(ds.getString("shared-dir"))
             : settings.node().dataDir().resolve("sandboxes");
     this.defaultEngine = Engine.parse(settings.node().engine());
@@ -160,6 +165,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    */
   public void recover() {
     dropUnactivatedIncoming();
+    deleteDiscardedTrees();
     for (String id : store.table(TableName.PROCESSES).keys()) {
       ProcessRecord rec;
       try {
@@ -661,10 +667,35 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       Engine engine,
       ProcessImage image,
       java.util.function.Consumer<WriteBatch> alsoWrite) {
+    Restored r = prepareLocked(e, engine, image, true, false);
+    runLocked(e, r, alsoWrite);
+    r.process().release();
+    listener.on(e.id, "restored", null, engine.wireName(), null);
+  }
+
+  /**
+   * A process rebuilt from its image (instance, memory, files reopened) whose thread has not run
+   * yet: {@link #runLocked} makes it the entry's running process.
+   */
+  private record Restored(
+      WasmProcess process,
+      Engine engine,
+      dev.ferry.transport.proto.Paging paging,
+      dev.ferry.node.paging.PagingFiles.FileSource fileSource) {}
+
+  /**
+   * Rebuilds the process of {@code image}; with {@code held} its thread waits for {@link
+   * WasmProcess#release}. Nothing is written: if what follows fails, {@link WasmProcess#kill} is
+   * all there is to undo. {@code truncateLogs}: cut the stored logs back to the image's lengths (a
+   * restore from a checkpoint; an incoming process's logs are already exactly those).
+   */
+  private Restored prepareLocked(
+      Entry e, Engine engine, ProcessImage image, boolean truncateLogs, boolean held) {
     LoadedModule module = modules.load(image.getModuleHash());
-    e.log.truncate(image.getStdoutLength(), image.getStderrLength());
+    if (truncateLogs) {
+      e.log.truncate(image.getStdoutLength(), image.getStderrLength());
+    }
     List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
-    WasmProcess p;
     java.util.function.Function<
             com.dylibso.chicory.wasm.types.MemoryLimits, com.dylibso.chicory.runtime.Memory>
         memory = null;
@@ -692,10 +723,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           dev.ferry.node.memory.PagedMemory.factory(
               pg.getPageSize(), dev.ferry.node.memory.PageSource.zeros());
     }
+    WasmProcess p;
     try {
+      WasmProcess.Spec spec = spec(e, module, engine, argv, image.getWasi().getEnvList());
       p =
-          WasmProcess.restore(
-              spec(e, module, engine, argv, image.getWasi().getEnvList()), image, memory);
+          held
+              ? WasmProcess.restoreHeld(spec, image, memory)
+              : WasmProcess.restore(spec, image, memory);
     } catch (IOException | RuntimeException ex) {
       throw FerryException.conflict(
           "process "
@@ -704,11 +738,18 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               + ex.getMessage()
               + "; it stays checkpointed");
     }
+    return new Restored(p, engine, pg, fromFile ? fileSource : null);
+  }
+
+  /** Makes a rebuilt process the entry's running one and records that it runs. */
+  private void runLocked(Entry e, Restored r, java.util.function.Consumer<WriteBatch> alsoWrite) {
+    WasmProcess p = r.process();
     e.running = p;
+    dev.ferry.transport.proto.Paging pg = r.paging();
     if (pg != null) {
       var mem = (dev.ferry.node.memory.PagedMemory) p.memory();
-      if (fromFile) {
-        paging.adopt(e.id, pg, mem, fileSource);
+      if (r.fileSource() != null) {
+        paging.adopt(e.id, pg, mem, r.fileSource());
       } else {
         paging.create(e.id, pg.getFile(), mem);
       }
@@ -717,7 +758,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     e.record =
         e.record.toBuilder()
             .setState(ProcessRecord.State.RUNNING)
-            .setEngine(engine.wireName())
+            .setEngine(r.engine().wireName())
             .setResumeOnStart(false)
             .setNode(nodeName)
             .clearError()
@@ -729,7 +770,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           alsoWrite.accept(w);
         });
     watch(e, p);
-    listener.on(e.id, "restored", null, engine.wireName(), null);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -988,20 +1028,52 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       f.stop();
       processes.remove(pid);
       moved.put(pid, toNode);
+      // One transaction (the log call inside the batch joins it).
       store.write(
           b -> {
             b.delete(TableName.PROCESSES, pid);
             b.delete(TableName.IMAGES, pid);
+            store.logs().delete(pid);
             b.put(
                 TableName.META,
                 "moved:" + pid,
                 toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
           });
-      store.logs().delete(pid);
       e.finished.complete(info(e));
     }
     if (!sharedFiles) {
-      deleteTree(e.sandbox.root());
+      discardTree(e.sandbox.root());
+    }
+  }
+
+  /** Prefix of a discarded sandbox waiting to be deleted (see {@link #discardTree}). */
+  private static final String DISCARDED = ".discarded-";
+
+  /**
+   * Removes a sandbox without waiting for its files to be deleted: it is renamed out of the way at
+   * once (so the process may come back and get a fresh one), then deleted in the background.
+   * Leftovers of a node that stopped meanwhile are deleted at its next start.
+   */
+  private void discardTree(Path root) {
+    Path trash = root.resolveSibling(DISCARDED + root.getFileName() + "-" + System.nanoTime());
+    try {
+      Files.move(root, trash, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (NoSuchFileException ex) {
+      return;
+    } catch (IOException | RuntimeException ex) {
+      deleteTree(root);
+      return;
+    }
+    CLEANUP.execute(() -> deleteTree(trash));
+  }
+
+  /** Deletes sandboxes discarded before the node last stopped. */
+  private void deleteDiscardedTrees() {
+    try (var dirs = Files.list(sandboxes)) {
+      dirs.filter(d -> d.getFileName().toString().startsWith(DISCARDED))
+          .forEach(NodeProcesses::deleteTree);
+    } catch (IOException ignored) {
+      // no sandboxes yet
     }
   }
 
@@ -1009,11 +1081,125 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   // Migration, destination side
 
   /**
-   * Stores an incoming process durably (module, sandbox, logs, image, record) without running it.
-   * Until {@link #activateIncoming} it is invisible; {@link #abortIncoming} removes it, and so does
-   * the next start of the node if it was never activated.
+   * An incoming process, stored durably and ready: {@link #run} lets it go (after its source has
+   * been answered). {@code durableAt} is when the store was durable ({@link System#nanoTime}).
    */
-  public ProcessRecord adoptIncoming(
+  public record Arrival(ProcessInfo info, Runnable run, long durableAt) {}
+
+  /**
+   * Takes in a migrated process: stores it durably (module, sandbox, logs, image, record, in one
+   * transaction and one sync) and, while the sync runs, rebuilds it from {@code image} under {@code
+   * engine} (null: the default). When both are done the process is recorded as running here, but
+   * its thread waits for {@link Arrival#run}: the caller answers the source first. If anything
+   * fails, what arrived is dropped (the source resumes the process) and the error is thrown.
+   */
+  public Arrival receiveIncoming(
+      String migrationId,
+      dev.ferry.transport.proto.MigrationBundle bundle,
+      ProcessImage image,
+      Engine engine) {
+    ProcessRecord adopted = writeIncoming(migrationId, bundle);
+    // The store's transaction and its sync run on another thread, while this one rebuilds the
+    // process (which reads nothing they write). Only for images up to OVERLAP_MAX_BYTES: for
+    // larger ones, copying the image into the store and into memory at once was slower than one
+    // after the other (docs/BENCHMARKS.md).
+    CompletableFuture<Long> durable =
+        CompletableFuture.supplyAsync(
+            () -> {
+              storeIncoming(migrationId, bundle, adopted);
+              store.sync();
+              return System.nanoTime();
+            },
+            SYNCS);
+    if (bundle.getImage().size() > OVERLAP_MAX_BYTES) {
+      durable.exceptionally(t -> 0L).join(); // a failure is reported below
+    }
+    String pid = adopted.getId();
+    Engine eng = engine != null ? engine : defaultEngine;
+    Entry e;
+    Restored r;
+    try {
+      e =
+          new Entry(
+              pid,
+              adopted,
+              new ProcessLog(
+                  pid, store.logs(), bundle.getStdout().size(), bundle.getStderr().size()),
+              new Sandbox(sandboxes.resolve(pid)));
+      synchronized (e) {
+        r = prepareLocked(e, eng, image, false, true);
+      }
+    } catch (IOException | RuntimeException ex) {
+      durable.exceptionally(t -> 0L).join();
+      dropIncoming(migrationId, bundle);
+      if (ex instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
+    }
+    long durableAt;
+    try {
+      durableAt = durable.join();
+    } catch (RuntimeException ex) {
+      r.process().kill();
+      dropIncoming(migrationId, bundle);
+      Throwable c = ex.getCause() != null ? ex.getCause() : ex;
+      throw new FerryException(
+          FerryException.Kind.INTERNAL,
+          "incoming " + pid + " could not be stored durably: " + c.getMessage(),
+          c);
+    }
+    synchronized (e) {
+      try {
+        runLocked(
+            e,
+            r,
+            w -> {
+              w.delete(TableName.META, "incoming:" + migrationId);
+              w.delete(TableName.META, "moved:" + pid);
+              // So that a repeated request for this migration is recognised here, where the
+              // process now is, and not taken for a new one.
+              w.put(
+                  TableName.META,
+                  "arrived:" + migrationId,
+                  pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            });
+      } catch (RuntimeException ex) {
+        e.running = null;
+        r.process().kill();
+        if (e.record.hasPaging()) {
+          paging.release(pid, false, List.of());
+        }
+        abortIncoming(migrationId);
+        throw ex;
+      }
+      processes.put(pid, e);
+      moved.remove(pid);
+    }
+    WasmProcess p = r.process();
+    return new Arrival(
+        info(e),
+        () -> {
+          p.release();
+          listener.on(pid, "restored", null, eng.wireName(), null);
+        },
+        durableAt);
+  }
+
+  /** Drops what arrived by a migration that failed here, even if its records were never written. */
+  private void dropIncoming(String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
+    abortIncoming(migrationId);
+    if (!b.getSharedFiles() && !sharedSandboxes) {
+      deleteTree(sandboxes.resolve(b.getRecord().getId()));
+    }
+  }
+
+  /**
+   * Writes an incoming process's module and sandbox; {@link #storeIncoming} writes the rest. Until
+   * it runs it is invisible; {@link #abortIncoming} removes it, and so does the next start of the
+   * node.
+   */
+  private ProcessRecord writeIncoming(
       String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
     refuseWhenClosing();
     ProcessRecord rec = b.getRecord();
@@ -1048,11 +1234,16 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             ex);
       }
     }
+    return rec.toBuilder().setState(ProcessRecord.State.MIGRATING).setNode(nodeName).build();
+  }
+
+  /** An incoming process's logs, image and record, in one transaction; the caller syncs. */
+  private void storeIncoming(
+      String migrationId, dev.ferry.transport.proto.MigrationBundle b, ProcessRecord incoming) {
+    String pid = incoming.getId();
     byte[] out = b.getStdout().toByteArray();
     byte[] err = b.getStderr().toByteArray();
-    ProcessRecord incoming =
-        rec.toBuilder().setState(ProcessRecord.State.MIGRATING).setNode(nodeName).build();
-    // One transaction (log calls inside a batch join it), then one sync: durable, then acked.
+    // Log calls inside a batch join its transaction.
     store.write(
         w -> {
           store.logs().delete(pid);
@@ -1065,45 +1256,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               "incoming:" + migrationId,
               pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         });
-    store.sync();
-    return incoming;
-  }
-
-  /**
-   * Resumes an adopted process here: {@code adopted} and {@code image} are the record {@link
-   * #adoptIncoming} returned and the image it stored, already in hand, so neither is read back.
-   * From now on this node runs the process.
-   */
-  public ProcessInfo activateIncoming(
-      String migrationId, Engine engine, ProcessRecord adopted, ProcessImage image) {
-    String pid = adopted.getId();
-    Entry e;
-    try {
-      e =
-          new Entry(
-              pid, adopted, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
-    } catch (IOException ex) {
-      throw new FerryException(FerryException.Kind.INTERNAL, ex.toString(), ex);
-    }
-    synchronized (e) {
-      restoreLocked(
-          e,
-          engine != null ? engine : defaultEngine,
-          image,
-          w -> {
-            w.delete(TableName.META, "incoming:" + migrationId);
-            w.delete(TableName.META, "moved:" + pid);
-            // So that a repeated request for this migration is recognised here, where the
-            // process now is, and not taken for a new one.
-            w.put(
-                TableName.META,
-                "arrived:" + migrationId,
-                pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-          });
-      processes.put(pid, e);
-      moved.remove(pid);
-    }
-    return info(e);
   }
 
   /** True if the migration with this id brought a process to this node. */
@@ -1129,7 +1281,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           w.delete(TableName.META, "incoming:" + migrationId);
         });
     store.logs().delete(pid);
-    deleteTree(sandboxes.resolve(pid));
+    if (!sharedSandboxes) {
+      // (a shared sandbox is the one the process goes on using at its source)
+      deleteTree(sandboxes.resolve(pid));
+    }
     store.sync();
   }
 
@@ -1378,6 +1533,19 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     RANDOM.nextBytes(b);
     return "p-" + HexFormat.of().formatHex(b);
   }
+
+  /** Deletes discarded sandboxes off the migration's path (see {@link #discardTree}). */
+  private static final java.util.concurrent.ExecutorService CLEANUP =
+      java.util.concurrent.Executors.newCachedThreadPool(
+          dev.ferry.node.DaemonThreads.named("ferry-cleanup"));
+
+  /** Largest incoming image rebuilt while the store syncs (see {@link #receiveIncoming}). */
+  static final int OVERLAP_MAX_BYTES = 32 << 20;
+
+  /** Syncs the store while an incoming process is rebuilt (see {@link #receiveIncoming}). */
+  private static final java.util.concurrent.ExecutorService SYNCS =
+      java.util.concurrent.Executors.newCachedThreadPool(
+          dev.ferry.node.DaemonThreads.named("ferry-store-sync"));
 
   private static void deleteTree(Path dir) {
     try (var s = Files.walk(dir)) {

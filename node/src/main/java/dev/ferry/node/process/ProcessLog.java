@@ -26,10 +26,15 @@ public final class ProcessLog implements OutputSink {
   private boolean closed;
 
   public ProcessLog(String pid, LogStore store) {
+    this(pid, store, store.length(pid, 1), store.length(pid, 2));
+  }
+
+  /** A log whose streams are known to hold these many bytes in the store (or soon will). */
+  ProcessLog(String pid, LogStore store, long stdoutLength, long stderrLength) {
     this.pid = pid;
     this.store = store;
-    flushed[1] = store.length(pid, 1);
-    flushed[2] = store.length(pid, 2);
+    flushed[1] = stdoutLength;
+    flushed[2] = stderrLength;
   }
 
   @Override

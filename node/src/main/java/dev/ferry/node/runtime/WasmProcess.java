@@ -198,6 +198,9 @@ public final class WasmProcess implements CallGate {
   private volatile boolean freezeRequested;
   private volatile boolean killed;
 
+  /** Completed when a process started held may run (see {@link #restoreHeld}); null: at once. */
+  private volatile CompletableFuture<Void> hold;
+
   // process-thread-only state
   private boolean rewinding;
   private FreezeRequest unwindingFor;
@@ -273,6 +276,13 @@ public final class WasmProcess implements CallGate {
   public static WasmProcess restore(
       Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
+    checkImage(spec, image);
+    WasmProcess p = new WasmProcess(spec, image, memoryFactory);
+    p.thread.start();
+    return p;
+  }
+
+  private static void checkImage(Spec spec, ProcessImage image) throws IOException {
     if (!image.getModuleHash().equals(spec.module().hash())) {
       throw new IOException(
           "image is of module " + image.getModuleHash() + ", not " + spec.module().hash());
@@ -284,9 +294,30 @@ public final class WasmProcess implements CallGate {
               + " memory pages, more than ferry.runtime.max-memory-pages = "
               + spec.maxMemoryPages());
     }
+  }
+
+  /**
+   * {@link #restore(Spec, ProcessImage, Function)}, but the guest does not run until {@link
+   * #release}: its thread exists (a failure to start it is known now) and waits. Used where running
+   * must wait for something else to finish (an incoming migration's answer to its source); {@link
+   * #kill} ends a held process without it ever running.
+   */
+  public static WasmProcess restoreHeld(
+      Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
+      throws IOException {
+    checkImage(spec, image);
     WasmProcess p = new WasmProcess(spec, image, memoryFactory);
+    p.hold = new CompletableFuture<>();
     p.thread.start();
     return p;
+  }
+
+  /** Lets a process started by {@link #restoreHeld} run; does nothing otherwise. */
+  public void release() {
+    CompletableFuture<Void> h = hold;
+    if (h != null) {
+      h.complete(null);
+    }
   }
 
   private Instance instantiate() {
@@ -588,6 +619,10 @@ public final class WasmProcess implements CallGate {
 
   private void run(byte[] framesToRewind) {
     try {
+      CompletableFuture<Void> h = hold;
+      if (h != null) {
+        awaitRelease(h);
+      }
       if (framesToRewind != null) {
         beginRewind(framesToRewind);
       }
@@ -628,6 +663,22 @@ public final class WasmProcess implements CallGate {
         finish(Outcome.KILLED, 0, null);
       } else {
         fail(t);
+      }
+    }
+  }
+
+  /** Waits until {@link #release}; a kill meanwhile ends the process before it ran. */
+  private void awaitRelease(CompletableFuture<Void> h) {
+    while (!h.isDone()) {
+      if (killed) {
+        throw new KilledException();
+      }
+      try {
+        h.get(100, TimeUnit.MILLISECONDS);
+      } catch (java.util.concurrent.TimeoutException | InterruptedException e) {
+        // check for a kill, wait on
+      } catch (java.util.concurrent.ExecutionException e) {
+        throw new IllegalStateException(e.getCause());
       }
     }
   }

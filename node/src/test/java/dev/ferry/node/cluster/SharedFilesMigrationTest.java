@@ -101,4 +101,62 @@ class SharedFilesMigrationTest {
       }
     }
   }
+
+  /**
+   * A destination that takes the bundle in but cannot restore it drops what arrived: with shared
+   * files that must not include the sandbox, which is the one the process goes on using at its
+   * source.
+   */
+  @Test
+  void aMigrationTheDestinationCannotRestoreLeavesTheSharedFilesAlone() throws Exception {
+    Path shared = Files.createDirectories(dir.resolve("shared"));
+    List<FerryNode> nodes = new ArrayList<>();
+    int seed = TestNodes.freePort();
+    try {
+      for (int i = 0; i < 2; i++) {
+        Map<String, Object> m = new HashMap<>();
+        m.put("ferry.node.name", "s" + (i + 1));
+        m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
+        m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
+        m.put("ferry.strategies.data-segment.files", "shared");
+        m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
+        if (i == 1) {
+          // s2 takes no process with more than two 64 KiB pages of memory
+          m.put("ferry.runtime.max-memory-pages", 2);
+          m.put("ferry.runtime.asyncify-buffer-bytes", 64 * 1024);
+        }
+        nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
+      }
+      ClusterService s1 = nodes.get(0).service();
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
+          && System.currentTimeMillis() < deadline) {
+        Thread.sleep(50); // until s1 knows s2's agent
+      }
+      String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
+      Map<String, byte[]> in =
+          Map.of("/in.txt", "input line\n".repeat(20_000).getBytes(StandardCharsets.UTF_8));
+      ProcessInfo ref = get(s1.run(new RunRequest(hash, null, List.of("3000"), Map.of(), in)));
+      get(s1.awaitExit(ref.id()));
+      byte[] expectedOut = stdout(s1, ref.id());
+      byte[] expectedA = get(s1.readFile(ref.id(), "/data/a.txt"));
+
+      ProcessInfo p = get(s1.run(new RunRequest(hash, null, List.of("3000"), Map.of(), in)));
+      Thread.sleep(200);
+      MigrationInfo done = awaitMigration(s1, get(s1.migrate(p.id(), "s2", null)).id());
+      assertEquals("aborted", done.state(), done.toString());
+      assertTrue(done.error().contains("max-memory-pages"), done.error());
+      assertEquals("s1", get(s1.status(p.id())).node());
+      assertTrue(Files.isDirectory(shared.resolve(p.id())), "the shared sandbox was deleted");
+
+      ProcessInfo end = get(s1.awaitExit(p.id()));
+      assertEquals(0, end.exitCode(), "error: " + end.error());
+      assertArrayEquals(expectedOut, stdout(s1, p.id()));
+      assertArrayEquals(expectedA, get(s1.readFile(p.id(), "/data/a.txt")));
+    } finally {
+      for (int i = nodes.size() - 1; i >= 0; i--) {
+        nodes.get(i).close();
+      }
+    }
+  }
 }

@@ -285,6 +285,48 @@ class PagedMemoryGuestTest {
     assertTrue(destination.made.get(0).dirtyCount() > 0);
   }
 
+  /**
+   * A process restored held (as a migration's destination does until it has answered the source)
+   * runs nothing until released, and then continues exactly; killed while held, it never runs.
+   */
+  @Test
+  void aProcessRestoredHeldRunsOnlyOnceReleased() throws Exception {
+    Workload w = WORKLOADS.get(5); // lines
+    Run want = reference(w);
+    Sandbox sandbox = sandbox();
+    Output first = new Output();
+    WasmProcess p = WasmProcess.start(spec(w, Engine.COMPILED, sandbox, first), null);
+    waitForStdout(first, want.stdout().length / 4);
+    WasmProcess.Frozen f = p.freeze(10_000).get(60, TimeUnit.SECONDS);
+    ProcessImage image = f.image();
+    f.stop();
+    assertEquals(WasmProcess.Outcome.FROZEN, await(p).outcome());
+
+    Output killedOut = new Output();
+    WasmProcess killed =
+        WasmProcess.restoreHeld(spec(w, Engine.COMPILED, sandbox, killedOut), image, null);
+    Thread.sleep(200);
+    killed.kill();
+    assertEquals(WasmProcess.Outcome.KILLED, await(killed).outcome());
+    assertEquals(0, killedOut.run(null).stdout().length, "a killed held process ran");
+
+    Output second = new Output();
+    WasmProcess held =
+        WasmProcess.restoreHeld(spec(w, Engine.INTERPRETER, sandbox, second), image, null);
+    Thread.sleep(300);
+    assertEquals(0, second.run(null).stdout().length, "a held process ran");
+    assertTrue(!held.end().toCompletableFuture().isDone(), "a held process ended");
+    held.release();
+    Run tail = second.run(await(held));
+    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    stdout.writeBytes(first.run(null).stdout());
+    stdout.writeBytes(tail.stdout());
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+    stderr.writeBytes(first.run(null).stderr());
+    stderr.writeBytes(tail.stderr());
+    assertSameRun(want, new Run(stdout.toByteArray(), stderr.toByteArray(), tail.end()));
+  }
+
   /** {@code dirty} verified every word of its area, and its checksum is that of a native build. */
   @Test
   void dirtyEndsWithTheChecksumOfANativeRun() {
