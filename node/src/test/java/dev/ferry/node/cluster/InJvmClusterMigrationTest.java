@@ -139,6 +139,11 @@ class InJvmClusterMigrationTest {
       if (done.state().equals("committed")) {
         committed++;
         assertEquals(to, get(asker.status(p.id())).node());
+        // the source's sandbox is out of the way at once (deleted in the background)
+        assertTrue(
+            !java.nio.file.Files.exists(
+                dir.resolve(done.fromNode()).resolve("sandboxes").resolve(p.id())),
+            "the sandbox of " + p.id() + " is still on " + done.fromNode());
       } else {
         assertTrue(
             get(asker.status(p.id())).state().isFinal() || done.error() != null, done.toString());
@@ -151,6 +156,26 @@ class InJvmClusterMigrationTest {
     assertArrayEquals(expected, stdout(nodes.get(1).service(), p.id()));
     assertTrue(committed >= 5, "only " + committed + " migrations committed");
     assertTrue(get(n1.list()).stream().anyMatch(x -> x.id().equals(p.id())));
+    // and the discarded sandboxes are deleted, soon
+    long deadline = System.currentTimeMillis() + 10_000;
+    List<Path> left;
+    do {
+      left = new ArrayList<>();
+      for (int i = 1; i <= 3; i++) {
+        Path sandboxes = dir.resolve("n" + i).resolve("sandboxes");
+        if (java.nio.file.Files.isDirectory(sandboxes)) {
+          try (var d = java.nio.file.Files.list(sandboxes)) {
+            d.filter(x -> x.getFileName().toString().startsWith(".discarded-")).forEach(left::add);
+          }
+        }
+      }
+    } while (!left.isEmpty() && System.currentTimeMillis() < deadline && sleep(50));
+    assertTrue(left.isEmpty(), "discarded sandboxes still there: " + left);
+  }
+
+  private static boolean sleep(long millis) throws InterruptedException {
+    Thread.sleep(millis);
+    return true;
   }
 
   @Test
@@ -159,9 +184,24 @@ class InJvmClusterMigrationTest {
         new java.util.concurrent.LinkedBlockingQueue<>();
     ClusterService n3 = nodes.get(2).service();
     try (ClusterService.Subscription sub = n3.subscribe(seen::add)) {
-      Thread.sleep(500); // the subscription spreads through the cluster
       ClusterService n1 = nodes.get(0).service();
       String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+      // The subscription spreads through the cluster (the receptionist's gossip): wait until an
+      // event published on n1 reaches n3, then start listening for real.
+      long spread = System.currentTimeMillis() + 15_000;
+      boolean reached = false;
+      while (!reached && System.currentTimeMillis() < spread) {
+        ProcessInfo probe =
+            get(n1.run(new RunRequest(hash, null, List.of("1", "1"), Map.of(), Map.of())));
+        long until = System.currentTimeMillis() + 1_000;
+        while (!reached && System.currentTimeMillis() < until) {
+          var e = seen.poll(100, TimeUnit.MILLISECONDS);
+          reached =
+              e != null && e.hasProcessEvent() && e.getProcessEvent().getPid().equals(probe.id());
+        }
+      }
+      assertTrue(reached, "no event of n1 reached a subscriber on n3 within 15 s");
+      seen.clear();
       ProcessInfo p =
           get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
       MigrationInfo m = awaitMigration(n1, get(n1.migrate(p.id(), "n2", null)).id());
