@@ -164,16 +164,18 @@ final class BenchReport {
         .append(
             " the destination measured it (`streamMicros`: first to last chunk received; `storeMicros`:")
         .append(
-            " checksum, parse, store durably with an fsync), the rest of the transfer being the")
-        .append(" source's side (module check, building and serializing the bundle) and the")
-        .append(" connection; *restore* is the destination's own time to restore and start the")
-        .append(" process (the last chunk asks for it, so it is not in *transfer*);")
+            " from the last chunk until the bundle is parsed and stored durably with an fsync), the")
+        .append(" rest of the transfer being the source's side (module check, building and")
+        .append(" serializing the bundle) and the connection; *restore* is the destination's own")
+        .append(" time to restore the process that its store did not hide (images up to 32 MiB are")
+        .append(" rebuilt while the store syncs, larger ones after it; the destination answers the")
+        .append(" last chunk when both are done, then lets the process run: not in *transfer*);")
         .append(" *other* = total − the four phases (prepare, record updates, the commit that")
         .append(
             " discards the source's copy); *transfer MB/s* = median of `bytesMoved` / `transferMicros`")
         .append(
             " (10^6 B/s). *image* and *moved* are medians in bytes (MiB = 2^20). p95 is nearest-rank")
-        .append(" (the 19th of 20).\n\n");
+        .append(" (the 19th of 20, the 38th of 40).\n\n");
 
     b.append(
         "| data area | freeze min | freeze max | total min | total max | HTTP round trip median | POST → requestedAt | finishedAt → answer | warm-ups | aborted | 409 retries | 409 though moved | load avg at start | process afterwards |\n");
