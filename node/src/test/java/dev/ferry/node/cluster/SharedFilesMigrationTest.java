@@ -36,24 +36,13 @@ class SharedFilesMigrationTest {
   void filesAreReopenedInPlaceInTheSharedDirectory() throws Exception {
     Path shared = Files.createDirectories(dir.resolve("shared"));
     List<FerryNode> nodes = new ArrayList<>();
-    int seed = TestNodes.freePort();
     try {
-      for (int i = 0; i < 2; i++) {
-        Map<String, Object> m = new HashMap<>();
-        m.put("ferry.node.name", "s" + (i + 1));
-        m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
-        m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
-        m.put("ferry.node.engine", i == 0 ? "interpreter" : "compiled");
-        m.put("ferry.strategies.data-segment.files", "shared");
-        m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
-        nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
-      }
-      ClusterService s1 = nodes.get(0).service();
-      long deadline = System.currentTimeMillis() + 30_000;
-      while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
-          && System.currentTimeMillis() < deadline) {
-        Thread.sleep(50); // until s1 knows s2's agent
-      }
+      ClusterService s1 =
+          startTwo(
+              shared,
+              nodes,
+              Map.of("ferry.node.engine", "interpreter"),
+              Map.of("ferry.node.engine", "compiled"));
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       // a 2 MiB input file: copied with the process it would dominate the bytes moved
       byte[] big =
@@ -103,6 +92,32 @@ class SharedFilesMigrationTest {
   }
 
   /**
+   * Starts s1 and s2 sharing {@code shared} (each with its own extra settings) into {@code nodes},
+   * and returns s1's service once it knows s2's agent.
+   */
+  private ClusterService startTwo(
+      Path shared, List<FerryNode> nodes, Map<String, Object> s1Extra, Map<String, Object> s2Extra)
+      throws Exception {
+    int seed = TestNodes.freePort();
+    for (int i = 0; i < 2; i++) {
+      Map<String, Object> m = new HashMap<>(i == 0 ? s1Extra : s2Extra);
+      m.put("ferry.node.name", "s" + (i + 1));
+      m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
+      m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
+      m.put("ferry.strategies.data-segment.files", "shared");
+      m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
+      nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
+    }
+    ClusterService s1 = nodes.get(0).service();
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
+        && System.currentTimeMillis() < deadline) {
+      Thread.sleep(50); // until s1 knows s2's agent
+    }
+    return s1;
+  }
+
+  /**
    * A destination that takes the bundle in but cannot restore it drops what arrived: with shared
    * files that must not include the sandbox, which is the one the process goes on using at its
    * source.
@@ -111,28 +126,18 @@ class SharedFilesMigrationTest {
   void aMigrationTheDestinationCannotRestoreLeavesTheSharedFilesAlone() throws Exception {
     Path shared = Files.createDirectories(dir.resolve("shared"));
     List<FerryNode> nodes = new ArrayList<>();
-    int seed = TestNodes.freePort();
     try {
-      for (int i = 0; i < 2; i++) {
-        Map<String, Object> m = new HashMap<>();
-        m.put("ferry.node.name", "s" + (i + 1));
-        m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
-        m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
-        m.put("ferry.strategies.data-segment.files", "shared");
-        m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
-        if (i == 1) {
-          // s2 takes no process with more than two 64 KiB pages of memory
-          m.put("ferry.runtime.max-memory-pages", 2);
-          m.put("ferry.runtime.asyncify-buffer-bytes", 64 * 1024);
-        }
-        nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
-      }
-      ClusterService s1 = nodes.get(0).service();
-      long deadline = System.currentTimeMillis() + 30_000;
-      while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
-          && System.currentTimeMillis() < deadline) {
-        Thread.sleep(50); // until s1 knows s2's agent
-      }
+      // s2 takes no process with more than two 64 KiB pages of memory
+      ClusterService s1 =
+          startTwo(
+              shared,
+              nodes,
+              Map.of(),
+              Map.of(
+                  "ferry.runtime.max-memory-pages",
+                  2,
+                  "ferry.runtime.asyncify-buffer-bytes",
+                  64 * 1024));
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       Map<String, byte[]> in =
           Map.of("/in.txt", "input line\n".repeat(20_000).getBytes(StandardCharsets.UTF_8));

@@ -165,6 +165,17 @@ class PagedMemoryGuestTest {
     assertArrayEquals(want.stderr(), got.stderr(), "stderr differs");
   }
 
+  /** The output before a freeze followed by the output after it, ending as the second ended. */
+  static Run joined(Run before, Run after) {
+    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+    stdout.writeBytes(before.stdout());
+    stdout.writeBytes(after.stdout());
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+    stderr.writeBytes(before.stderr());
+    stderr.writeBytes(after.stderr());
+    return new Run(stdout.toByteArray(), stderr.toByteArray(), after.end());
+  }
+
   /** Makes PagedMemories and remembers them, to look inside after the run. */
   static final class Recorder implements Function<MemoryLimits, Memory> {
     final int pageSize;
@@ -274,13 +285,7 @@ class PagedMemoryGuestTest {
     WasmProcess restored = WasmProcess.restore(spec(w, to, sandbox, second), image, destination);
     Run tail = second.run(await(restored));
 
-    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
-    stdout.writeBytes(first.run(null).stdout());
-    stdout.writeBytes(tail.stdout());
-    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-    stderr.writeBytes(first.run(null).stderr());
-    stderr.writeBytes(tail.stderr());
-    assertSameRun(want, new Run(stdout.toByteArray(), stderr.toByteArray(), tail.end()));
+    assertSameRun(want, joined(first.run(null), tail));
     assertEquals(1, destination.made.size());
     assertTrue(destination.made.get(0).dirtyCount() > 0);
   }
@@ -318,13 +323,7 @@ class PagedMemoryGuestTest {
     assertTrue(!held.end().toCompletableFuture().isDone(), "a held process ended");
     held.release();
     Run tail = second.run(await(held));
-    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
-    stdout.writeBytes(first.run(null).stdout());
-    stdout.writeBytes(tail.stdout());
-    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-    stderr.writeBytes(first.run(null).stderr());
-    stderr.writeBytes(tail.stderr());
-    assertSameRun(want, new Run(stdout.toByteArray(), stderr.toByteArray(), tail.end()));
+    assertSameRun(want, joined(first.run(null), tail));
   }
 
   /** {@code dirty} verified every word of its area, and its checksum is that of a native build. */
