@@ -627,7 +627,7 @@ final class MigrationCoordinator implements MigrationContext {
     }
 
     /** A connection to the destination's receiver, opened ahead of the transfer. */
-    private record Connection(Socket socket, TransferEndpoint endpoint) {}
+    private record Connection(Socket socket, TransferEndpoint endpoint, long openedAt) {}
 
     private CompletableFuture<Connection> preconnected;
 
@@ -648,7 +648,7 @@ final class MigrationCoordinator implements MigrationContext {
                     closeQuietly(s);
                     throw new java.io.UncheckedIOException(e);
                   }
-                  return new Connection(s, ep);
+                  return new Connection(s, ep, System.nanoTime());
                 } catch (MigrationException e) {
                   throw new java.util.concurrent.CompletionException(e);
                 }
@@ -671,7 +671,13 @@ final class MigrationCoordinator implements MigrationContext {
       preconnected = null;
       if (p != null) {
         try {
-          return awaitCancellable(p);
+          Connection c = awaitCancellable(p);
+          // The destination gives up on a connection silent for transfer-timeout: one opened
+          // before a long freeze (a large write-out) is not used.
+          if (System.nanoTime() - c.openedAt() < stepTimeout.toNanos() / 2) {
+            return c;
+          }
+          closeQuietly(c.socket());
         } catch (Exception e) {
           p.thenAccept(c -> closeQuietly(c.socket()));
           if (cancelled()) {
@@ -696,7 +702,7 @@ final class MigrationCoordinator implements MigrationContext {
         closeQuietly(s);
         throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
       }
-      return new Connection(s, ep);
+      return new Connection(s, ep, System.nanoTime());
     }
 
     @Override

@@ -1182,6 +1182,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         () -> {
           p.release();
           listener.on(pid, "restored", null, eng.wireName(), null);
+          // The record that it runs here (and the "arrived" mark) went in unsynced, after the
+          // durable store: synced now, off the path, so that a machine crash soon after does
+          // not find only the "incoming" mark (which the next start drops).
+          SYNCS.execute(
+              () -> {
+                try {
+                  store.sync();
+                } catch (RuntimeException ex) {
+                  log.warn("store sync after {} arrived failed: {}", pid, ex.toString());
+                }
+              });
         },
         durableAt);
   }
