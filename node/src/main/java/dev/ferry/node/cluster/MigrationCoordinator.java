@@ -640,16 +640,8 @@ final class MigrationCoordinator implements MigrationContext {
           CompletableFuture.supplyAsync(
               () -> {
                 try {
-                  TransferEndpoint ep = endpoint(false);
-                  Socket s = new Socket();
-                  try {
-                    connect(s, ep);
-                  } catch (IOException e) {
-                    closeQuietly(s);
-                    throw new java.io.UncheckedIOException(e);
-                  }
-                  return new Connection(s, ep, System.nanoTime());
-                } catch (MigrationException e) {
+                  return open(endpoint(false));
+                } catch (MigrationException | IOException e) {
                   throw new java.util.concurrent.CompletionException(e);
                 }
               },
@@ -686,21 +678,26 @@ final class MigrationCoordinator implements MigrationContext {
           // otherwise connect again, below, asking for the endpoint afresh if need be
         }
       }
-      TransferEndpoint ep = endpoint(false);
-      Socket s = new Socket();
       try {
         try {
-          connect(s, ep);
+          return open(endpoint(false));
         } catch (IOException e) {
           // The node may have restarted on another port: ask it again, once.
-          s.close();
-          ep = endpoint(true);
-          s = new Socket();
-          connect(s, ep);
+          return open(endpoint(true));
         }
       } catch (IOException e) {
-        closeQuietly(s);
         throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
+      }
+    }
+
+    /** A new connection to {@code ep}. */
+    private Connection open(TransferEndpoint ep) throws IOException {
+      Socket s = new Socket();
+      try {
+        connect(s, ep);
+      } catch (IOException e) {
+        closeQuietly(s);
+        throw e;
       }
       return new Connection(s, ep, System.nanoTime());
     }
@@ -710,10 +707,9 @@ final class MigrationCoordinator implements MigrationContext {
         throws MigrationException {
       Connection conn = connection();
       TransferEndpoint ep = conn.endpoint();
-      Socket s = conn.socket();
+      Socket socket = conn.socket();
       AtomicReference<MigrationException> why = new AtomicReference<>();
       long[] lastProgress = {System.nanoTime()};
-      Socket socket = s;
       // A write that blocks (the destination stopped reading) is ended by closing the socket.
       java.util.concurrent.ScheduledFuture<?> watchdog =
           WATCHDOG.scheduleWithFixedDelay(

@@ -667,9 +667,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       Engine engine,
       ProcessImage image,
       java.util.function.Consumer<WriteBatch> alsoWrite) {
-    Restored r = prepareLocked(e, engine, image, true, false);
-    runLocked(e, r, alsoWrite);
-    r.process().release();
+    // Logs cut back to the image's lengths, so that no byte is repeated.
+    e.log.truncate(image.getStdoutLength(), image.getStderrLength());
+    runLocked(e, prepareLocked(e, engine, image, false), alsoWrite);
     listener.on(e.id, "restored", null, engine.wireName(), null);
   }
 
@@ -686,15 +686,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /**
    * Rebuilds the process of {@code image}; with {@code held} its thread waits for {@link
    * WasmProcess#release}. Nothing is written: if what follows fails, {@link WasmProcess#kill} is
-   * all there is to undo. {@code truncateLogs}: cut the stored logs back to the image's lengths (a
-   * restore from a checkpoint; an incoming process's logs are already exactly those).
+   * all there is to undo.
    */
-  private Restored prepareLocked(
-      Entry e, Engine engine, ProcessImage image, boolean truncateLogs, boolean held) {
+  private Restored prepareLocked(Entry e, Engine engine, ProcessImage image, boolean held) {
     LoadedModule module = modules.load(image.getModuleHash());
-    if (truncateLogs) {
-      e.log.truncate(image.getStdoutLength(), image.getStderrLength());
-    }
     List<String> argv = new ArrayList<>(image.getWasi().getArgsList());
     java.util.function.Function<
             com.dylibso.chicory.wasm.types.MemoryLimits, com.dylibso.chicory.runtime.Memory>
@@ -1064,7 +1059,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       deleteTree(root);
       return;
     }
-    CLEANUP.execute(() -> deleteTree(trash));
+    BACKGROUND.execute(() -> deleteTree(trash));
   }
 
   /** Deletes sandboxes discarded before the node last stopped. */
@@ -1110,7 +1105,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               store.sync();
               return System.nanoTime();
             },
-            SYNCS);
+            BACKGROUND);
     if (bundle.getImage().size() > OVERLAP_MAX_BYTES) {
       durable.exceptionally(t -> 0L).join(); // a failure is reported below
     }
@@ -1127,7 +1122,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
                   pid, store.logs(), bundle.getStdout().size(), bundle.getStderr().size()),
               new Sandbox(sandboxes.resolve(pid)));
       synchronized (e) {
-        r = prepareLocked(e, eng, image, false, true);
+        r = prepareLocked(e, eng, image, true);
       }
     } catch (IOException | RuntimeException ex) {
       durable.exceptionally(t -> 0L).join();
@@ -1170,7 +1165,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         if (e.record.hasPaging()) {
           paging.release(pid, false, List.of());
         }
-        abortIncoming(migrationId);
+        dropIncoming(migrationId, bundle);
         throw ex;
       }
       processes.put(pid, e);
@@ -1185,16 +1180,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           // The record that it runs here (and the "arrived" mark) went in unsynced, after the
           // durable store: synced now, off the path, so that a machine crash soon after does
           // not find only the "incoming" mark (which the next start drops).
-          SYNCS.execute(
-              () -> {
-                try {
-                  store.sync();
-                } catch (RuntimeException ex) {
-                  log.warn("store sync after {} arrived failed: {}", pid, ex.toString());
-                }
-              });
+          BACKGROUND.execute(this::syncQuietly);
         },
         durableAt);
+  }
+
+  private void syncQuietly() {
+    try {
+      store.sync();
+    } catch (RuntimeException ex) {
+      log.warn("store sync failed: {}", ex.toString());
+    }
   }
 
   /** Drops what arrived by a migration that failed here, even if its records were never written. */
@@ -1545,18 +1541,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return "p-" + HexFormat.of().formatHex(b);
   }
 
-  /** Deletes discarded sandboxes off the migration's path (see {@link #discardTree}). */
-  private static final java.util.concurrent.ExecutorService CLEANUP =
-      java.util.concurrent.Executors.newCachedThreadPool(
-          dev.ferry.node.DaemonThreads.named("ferry-cleanup"));
-
   /** Largest incoming image rebuilt while the store syncs (see {@link #receiveIncoming}). */
   static final int OVERLAP_MAX_BYTES = 32 << 20;
 
-  /** Syncs the store while an incoming process is rebuilt (see {@link #receiveIncoming}). */
-  private static final java.util.concurrent.ExecutorService SYNCS =
+  /**
+   * Store and file work off a migration's path: the sync an incoming process's rebuild overlaps
+   * ({@link #receiveIncoming}), syncs after it, deleting discarded sandboxes ({@link
+   * #discardTree}).
+   */
+  private static final java.util.concurrent.ExecutorService BACKGROUND =
       java.util.concurrent.Executors.newCachedThreadPool(
-          dev.ferry.node.DaemonThreads.named("ferry-store-sync"));
+          dev.ferry.node.DaemonThreads.named("ferry-store-io"));
 
   private static void deleteTree(Path dir) {
     try (var s = Files.walk(dir)) {

@@ -198,8 +198,11 @@ public final class WasmProcess implements CallGate {
   private volatile boolean freezeRequested;
   private volatile boolean killed;
 
-  /** Completed when a process started held may run (see {@link #restoreHeld}); null: at once. */
-  private volatile CompletableFuture<Void> hold;
+  /**
+   * Completed when a process started held may run ({@link #restoreHeld}, {@link #release}, or
+   * {@link #kill}); null: it runs at once.
+   */
+  private final CompletableFuture<Void> hold;
 
   // process-thread-only state
   private boolean rewinding;
@@ -218,10 +221,12 @@ public final class WasmProcess implements CallGate {
 
   private long regionCleared;
 
-  private WasmProcess(Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
+  private WasmProcess(
+      Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory, boolean held)
       throws IOException {
     this.spec = spec;
     this.memoryFactory = memoryFactory;
+    this.hold = held ? new CompletableFuture<>() : null;
     GuestClock clock =
         image == null
             ? GuestClock.start()
@@ -259,7 +264,7 @@ public final class WasmProcess implements CallGate {
   /** {@link #start(Spec)} on linear memory made by {@code memoryFactory} (null: the default). */
   public static WasmProcess start(Spec spec, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
-    WasmProcess p = new WasmProcess(spec, null, memoryFactory);
+    WasmProcess p = new WasmProcess(spec, null, memoryFactory, false);
     p.thread.start();
     return p;
   }
@@ -276,13 +281,12 @@ public final class WasmProcess implements CallGate {
   public static WasmProcess restore(
       Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
-    checkImage(spec, image);
-    WasmProcess p = new WasmProcess(spec, image, memoryFactory);
-    p.thread.start();
-    return p;
+    return restore(spec, image, memoryFactory, false);
   }
 
-  private static void checkImage(Spec spec, ProcessImage image) throws IOException {
+  private static WasmProcess restore(
+      Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory, boolean held)
+      throws IOException {
     if (!image.getModuleHash().equals(spec.module().hash())) {
       throw new IOException(
           "image is of module " + image.getModuleHash() + ", not " + spec.module().hash());
@@ -294,6 +298,9 @@ public final class WasmProcess implements CallGate {
               + " memory pages, more than ferry.runtime.max-memory-pages = "
               + spec.maxMemoryPages());
     }
+    WasmProcess p = new WasmProcess(spec, image, memoryFactory, held);
+    p.thread.start();
+    return p;
   }
 
   /**
@@ -305,18 +312,13 @@ public final class WasmProcess implements CallGate {
   public static WasmProcess restoreHeld(
       Spec spec, ProcessImage image, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
-    checkImage(spec, image);
-    WasmProcess p = new WasmProcess(spec, image, memoryFactory);
-    p.hold = new CompletableFuture<>();
-    p.thread.start();
-    return p;
+    return restore(spec, image, memoryFactory, true);
   }
 
   /** Lets a process started by {@link #restoreHeld} run; does nothing otherwise. */
   public void release() {
-    CompletableFuture<Void> h = hold;
-    if (h != null) {
-      h.complete(null);
+    if (hold != null) {
+      hold.complete(null);
     }
   }
 
@@ -437,6 +439,7 @@ public final class WasmProcess implements CallGate {
   /** Stops the process for good, wherever it is: running, sleeping or frozen. */
   public void kill() {
     killed = true;
+    release(); // a held process wakes to find itself killed
     Frozen f;
     synchronized (lock) {
       f = frozen;
@@ -619,9 +622,11 @@ public final class WasmProcess implements CallGate {
 
   private void run(byte[] framesToRewind) {
     try {
-      CompletableFuture<Void> h = hold;
-      if (h != null) {
-        awaitRelease(h);
+      if (hold != null) {
+        hold.join();
+        if (killed) {
+          throw new KilledException(); // killed while held: it never ran
+        }
       }
       if (framesToRewind != null) {
         beginRewind(framesToRewind);
@@ -663,22 +668,6 @@ public final class WasmProcess implements CallGate {
         finish(Outcome.KILLED, 0, null);
       } else {
         fail(t);
-      }
-    }
-  }
-
-  /** Waits until {@link #release}; a kill meanwhile ends the process before it ran. */
-  private void awaitRelease(CompletableFuture<Void> h) {
-    while (!h.isDone()) {
-      if (killed) {
-        throw new KilledException();
-      }
-      try {
-        h.get(100, TimeUnit.MILLISECONDS);
-      } catch (java.util.concurrent.TimeoutException | InterruptedException e) {
-        // check for a kill, wait on
-      } catch (java.util.concurrent.ExecutionException e) {
-        throw new IllegalStateException(e.getCause());
       }
     }
   }

@@ -34,15 +34,11 @@ class SharedFilesMigrationTest {
 
   @Test
   void filesAreReopenedInPlaceInTheSharedDirectory() throws Exception {
-    Path shared = Files.createDirectories(dir.resolve("shared"));
-    List<FerryNode> nodes = new ArrayList<>();
-    try {
-      ClusterService s1 =
-          startTwo(
-              shared,
-              nodes,
-              Map.of("ferry.node.engine", "interpreter"),
-              Map.of("ferry.node.engine", "compiled"));
+    try (TwoNodes c =
+        startTwo(
+            Map.of("ferry.node.engine", "interpreter"), Map.of("ferry.node.engine", "compiled"))) {
+      ClusterService s1 = c.s1();
+      Path shared = c.shared();
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       // a 2 MiB input file: copied with the process it would dominate the bytes moved
       byte[] big =
@@ -84,7 +80,17 @@ class SharedFilesMigrationTest {
       assertArrayEquals(expectedOut, stdout(s1, p.id()));
       assertArrayEquals(expectedA, get(s1.readFile(p.id(), "/data/a.txt")));
       assertTrue(Files.exists(shared.resolve(p.id()).resolve("data/a.txt")));
-    } finally {
+    }
+  }
+
+  /** Nodes s1 and s2 sharing one sandbox directory; closing stops them. */
+  private record TwoNodes(Path shared, List<FerryNode> nodes) implements AutoCloseable {
+    ClusterService s1() {
+      return nodes.get(0).service();
+    }
+
+    @Override
+    public void close() {
       for (int i = nodes.size() - 1; i >= 0; i--) {
         nodes.get(i).close();
       }
@@ -92,29 +98,33 @@ class SharedFilesMigrationTest {
   }
 
   /**
-   * Starts s1 and s2 sharing {@code shared} (each with its own extra settings) into {@code nodes},
-   * and returns s1's service once it knows s2's agent.
+   * Starts s1 and s2 sharing a directory (each with its own extra settings), once s1 knows s2's
+   * agent.
    */
-  private ClusterService startTwo(
-      Path shared, List<FerryNode> nodes, Map<String, Object> s1Extra, Map<String, Object> s2Extra)
+  private TwoNodes startTwo(Map<String, Object> s1Extra, Map<String, Object> s2Extra)
       throws Exception {
-    int seed = TestNodes.freePort();
-    for (int i = 0; i < 2; i++) {
-      Map<String, Object> m = new HashMap<>(i == 0 ? s1Extra : s2Extra);
-      m.put("ferry.node.name", "s" + (i + 1));
-      m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
-      m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
-      m.put("ferry.strategies.data-segment.files", "shared");
-      m.put("ferry.strategies.data-segment.shared-dir", shared.toString());
-      nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
+    TwoNodes c = new TwoNodes(Files.createDirectories(dir.resolve("shared")), new ArrayList<>());
+    try {
+      int seed = TestNodes.freePort();
+      for (int i = 0; i < 2; i++) {
+        Map<String, Object> m = new HashMap<>(i == 0 ? s1Extra : s2Extra);
+        m.put("ferry.node.name", "s" + (i + 1));
+        m.put("ferry.node.port", i == 0 ? seed : TestNodes.freePort());
+        m.put("ferry.node.seeds", List.of("127.0.0.1:" + seed));
+        m.put("ferry.strategies.data-segment.files", "shared");
+        m.put("ferry.strategies.data-segment.shared-dir", c.shared().toString());
+        c.nodes().add(FerryNode.start(TestNodes.settings(dir.resolve("s" + (i + 1)), m)));
+      }
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (get(c.s1().nodes()).stream().filter(n -> n.engine() != null).count() < 2
+          && System.currentTimeMillis() < deadline) {
+        Thread.sleep(50); // until s1 knows s2's agent
+      }
+      return c;
+    } catch (Exception | Error e) {
+      c.close();
+      throw e;
     }
-    ClusterService s1 = nodes.get(0).service();
-    long deadline = System.currentTimeMillis() + 30_000;
-    while (get(s1.nodes()).stream().filter(n -> n.engine() != null).count() < 2
-        && System.currentTimeMillis() < deadline) {
-      Thread.sleep(50); // until s1 knows s2's agent
-    }
-    return s1;
   }
 
   /**
@@ -124,20 +134,17 @@ class SharedFilesMigrationTest {
    */
   @Test
   void aMigrationTheDestinationCannotRestoreLeavesTheSharedFilesAlone() throws Exception {
-    Path shared = Files.createDirectories(dir.resolve("shared"));
-    List<FerryNode> nodes = new ArrayList<>();
-    try {
-      // s2 takes no process with more than two 64 KiB pages of memory
-      ClusterService s1 =
-          startTwo(
-              shared,
-              nodes,
-              Map.of(),
-              Map.of(
-                  "ferry.runtime.max-memory-pages",
-                  2,
-                  "ferry.runtime.asyncify-buffer-bytes",
-                  64 * 1024));
+    // s2 takes no process with more than two 64 KiB pages of memory
+    try (TwoNodes c =
+        startTwo(
+            Map.of(),
+            Map.of(
+                "ferry.runtime.max-memory-pages",
+                2,
+                "ferry.runtime.asyncify-buffer-bytes",
+                65536))) {
+      ClusterService s1 = c.s1();
+      Path shared = c.shared();
       String hash = get(s1.uploadModule(TestNodes.guest("files"), false)).hash();
       Map<String, byte[]> in =
           Map.of("/in.txt", "input line\n".repeat(20_000).getBytes(StandardCharsets.UTF_8));
@@ -158,10 +165,6 @@ class SharedFilesMigrationTest {
       assertEquals(0, end.exitCode(), "error: " + end.error());
       assertArrayEquals(expectedOut, stdout(s1, p.id()));
       assertArrayEquals(expectedA, get(s1.readFile(p.id(), "/data/a.txt")));
-    } finally {
-      for (int i = nodes.size() - 1; i >= 0; i--) {
-        nodes.get(i).close();
-      }
     }
   }
 }
