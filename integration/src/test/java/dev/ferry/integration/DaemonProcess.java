@@ -67,6 +67,7 @@ public final class DaemonProcess {
   private Process process;
   private int starts;
   private String config;
+  private Map<String, String> environment = Map.of();
   private volatile boolean paused;
 
   public DaemonProcess(Spec spec, List<Path> classpath, LiveProcesses live) {
@@ -104,6 +105,14 @@ public final class DaemonProcess {
    */
   public void config(String hocon) {
     this.config = hocon;
+  }
+
+  /**
+   * Environment variables for this node's next starts (e.g. {@code FERRY_TEST_FAILPOINT}); an empty
+   * map for none.
+   */
+  public void environment(Map<String, String> variables) {
+    this.environment = Map.copyOf(variables);
   }
 
   private Path configFile() {
@@ -154,6 +163,7 @@ public final class DaemonProcess {
                       || k.equals("JDK_JAVA_OPTIONS")
                       || k.equals("_JAVA_OPTIONS"));
       env.put("JAVA_HOME", spec.java().home().toString());
+      env.putAll(environment);
       process = pb.start();
       live.add(process);
     } catch (IOException e) {
@@ -274,6 +284,24 @@ public final class DaemonProcess {
     int code = stop();
     start();
     return code;
+  }
+
+  /** Waits for the JVM to end by itself (a failpoint's halt); returns its exit code. */
+  int awaitExit(Duration timeout) {
+    requireStarted();
+    try {
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new AssertionError("node " + name() + " still runs after " + timeout);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError("interrupted", e);
+    } finally {
+      if (!process.isAlive()) {
+        live.remove(process);
+      }
+    }
+    return process.exitValue();
   }
 
   /** SIGKILL: the node gets no chance to checkpoint anything. Returns the exit code (137). */

@@ -77,6 +77,9 @@ public final class FerryNode implements AutoCloseable {
       ClusterRuntime cluster = new ClusterRuntime(system, settings, processes, store, strategies);
       cluster.start();
       log.info("node {} started; data dir {}", settings.node().name(), dataDir.toAbsolutePath());
+      if (!Failpoint.active().isEmpty()) {
+        log.warn("test failpoint {} is set (FERRY_TEST_FAILPOINT)", Failpoint.active());
+      }
       return new FerryNode(settings, store, processes, new ClusterProcessService(cluster), system);
     } catch (Exception e) {
       if (system != null) {

@@ -8,6 +8,7 @@ import dev.ferry.statestore.TableName;
 import dev.ferry.strategies.Strategies;
 import dev.ferry.transport.proto.FerryEvent;
 import dev.ferry.transport.proto.MigrationRecord;
+import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.NodeRequest;
 import dev.ferry.transport.proto.ProcessCommand;
 import java.time.Duration;
@@ -34,6 +35,8 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 import org.apache.pekko.cluster.typed.Cluster;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Everything the cluster side of a node shares: its process entities (Cluster Sharding, one entity
@@ -42,6 +45,8 @@ import org.apache.pekko.cluster.typed.Cluster;
  * the cluster-wide event topic.
  */
 public final class ClusterRuntime {
+  private static final Logger log = LoggerFactory.getLogger(ClusterRuntime.class);
+
   static final EntityTypeKey<ProcessCommand> PROCESS =
       EntityTypeKey.create(ProcessCommand.class, "process");
   static final ServiceKey<NodeRequest> AGENTS = ServiceKey.create(NodeRequest.class, "ferry-agent");
@@ -141,6 +146,7 @@ public final class ClusterRuntime {
             .withAllocationStrategy(
                 ExternalShardAllocationStrategy.create(
                     system, PROCESS.name(), Duration.ofSeconds(5))));
+    settleInterruptedMigrations();
     ActorRef<NodeRequest> agent =
         system.systemActorOf(NodeAgent.create(this), AGENT_PREFIX + nodeName, Props.empty());
     system.receptionist().tell(Receptionist.register(AGENTS, agent));
@@ -172,6 +178,7 @@ public final class ClusterRuntime {
         Topic.subscribe(
             system.systemActorOf(Behaviors.<FerryEvent>ignore(), "events-anchor", Props.empty())));
     processes.setListener(this::processEvent);
+    resolveInDoubt();
     java.util.List<java.util.concurrent.CompletableFuture<Done>> placed =
         new java.util.ArrayList<>();
     for (String pid : processes.localIds()) {
@@ -234,6 +241,166 @@ public final class ClusterRuntime {
 
   FerryEvent.Builder event() {
     return FerryEvent.newBuilder().setAtMicros(ProtoRecords.nowMicros()).setNode(nodeName);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Migrations interrupted by a stop of their source or destination
+
+  /**
+   * Start-up: migrations this node was the source of and that had not ended when it stopped. The
+   * process still here: the migration did not commit (the destination, asking, drops its copy).
+   * Gone to the destination: it committed, and the node stopped before recording the end.
+   */
+  private void settleInterruptedMigrations() {
+    for (String id : store.table(TableName.MIGRATIONS).keys()) {
+      MigrationRecord r = storedMigration(id).orElse(null);
+      if (r == null || isFinal(r.getState()) || !r.getFromNode().equals(nodeName)) {
+        continue;
+      }
+      MigrationRecord.Builder b =
+          r.toBuilder().setFinishedAtMicros(dev.ferry.node.service.ProtoRecords.nowMicros());
+      if (processes.has(r.getPid())) {
+        b.setState(MigrationRecord.State.ABORTED)
+            .setError(
+                "node " + nodeName + " stopped during the migration; the process stayed on it");
+      } else if (processes.movedTo(r.getPid()).filter(r.getToNode()::equals).isPresent()) {
+        b.setState(MigrationRecord.State.COMMITTED)
+            .setError("node " + nodeName + " stopped after the commit, before it recorded the end");
+      } else {
+        continue;
+      }
+      log.warn("migration {} of {}: {}", id, r.getPid(), b.getError());
+      saveMigration(b.build());
+    }
+  }
+
+  /** How a migration this node is or was the source of ended, as far as it knows. */
+  dev.ferry.transport.proto.MigrationOutcome outcome(String migrationId) {
+    var o = dev.ferry.transport.proto.MigrationOutcome.newBuilder();
+    if (running.containsKey(migrationId)) {
+      return o.setOutcome(dev.ferry.transport.proto.MigrationOutcome.Outcome.UNDECIDED)
+          .setDetail("under way on node " + nodeName)
+          .build();
+    }
+    MigrationRecord r = storedMigration(migrationId).orElse(null);
+    if (r == null || !isFinal(r.getState())) {
+      return o.setOutcome(dev.ferry.transport.proto.MigrationOutcome.Outcome.UNKNOWN)
+          .setDetail(
+              r == null
+                  ? "node " + nodeName + " has no record of migration " + migrationId
+                  : "node " + nodeName + " does not know how migration " + migrationId + " ended")
+          .build();
+    }
+    return o.setOutcome(
+            r.getState() == MigrationRecord.State.COMMITTED
+                ? dev.ferry.transport.proto.MigrationOutcome.Outcome.COMMITTED
+                : dev.ferry.transport.proto.MigrationOutcome.Outcome.NOT_COMMITTED)
+        .setDetail(r.getState().name().toLowerCase())
+        .build();
+  }
+
+  private Optional<MigrationRecord> storedMigration(String id) {
+    return store
+        .table(TableName.MIGRATIONS)
+        .get(id)
+        .flatMap(
+            bytes -> {
+              try {
+                return Optional.of(MigrationRecord.parseFrom(bytes));
+              } catch (java.io.IOException e) {
+                return Optional.empty();
+              }
+            });
+  }
+
+  /** Committed, aborted or cancelled. */
+  static boolean isFinal(MigrationRecord.State s) {
+    return s == MigrationRecord.State.COMMITTED
+        || s == MigrationRecord.State.ABORTED
+        || s == MigrationRecord.State.CANCELLED;
+  }
+
+  /**
+   * Asks the sources of the migrations whose process this node holds in doubt how each ended, every
+   * two seconds until all are settled: committed, the process runs here; not, it is dropped.
+   */
+  private void resolveInDoubt() {
+    if (processes.inDoubt().isEmpty()) {
+      return;
+    }
+    java.util.concurrent.ScheduledExecutorService timer =
+        java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            dev.ferry.node.DaemonThreads.named("ferry-in-doubt"));
+    system.getWhenTerminated().thenRun(timer::shutdownNow);
+    Map<String, Long> warned = new ConcurrentHashMap<>();
+    timer.scheduleWithFixedDelay(
+        () -> {
+          for (NodeProcesses.InDoubt d : processes.inDoubt()) {
+            try {
+              askSource(d, warned);
+            } catch (RuntimeException e) {
+              log.warn("in-doubt migration {}: {}", d.migrationId(), e.toString());
+            }
+          }
+          if (processes.inDoubt().isEmpty()) {
+            timer.shutdown();
+          }
+        },
+        1,
+        2,
+        java.util.concurrent.TimeUnit.SECONDS);
+  }
+
+  private void askSource(NodeProcesses.InDoubt d, Map<String, Long> warned) {
+    String why;
+    var source = agent(d.fromNode());
+    if (source.isEmpty()) {
+      why = "node " + d.fromNode() + " is not in the cluster";
+    } else {
+      NodeReply r;
+      try {
+        r =
+            NodeAgent.ask(
+                    this,
+                    source.get(),
+                    NodeRequest.newBuilder()
+                        .setMigrationOutcome(
+                            dev.ferry.transport.proto.OutcomeQuery.newBuilder()
+                                .setMigrationId(d.migrationId())
+                                .setPid(d.pid())),
+                    Duration.ofSeconds(5))
+                .toCompletableFuture()
+                .get(6, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (Exception e) {
+        r = null;
+      }
+      if (r != null && r.hasOutcome()) {
+        switch (r.getOutcome().getOutcome()) {
+          case COMMITTED:
+            processes
+                .settleInDoubt(d.migrationId(), true)
+                .ifPresent(info -> place(info.id(), selfAddress()));
+            return;
+          case NOT_COMMITTED:
+            processes.settleInDoubt(d.migrationId(), false);
+            return;
+          default:
+            why = r.getOutcome().getDetail();
+        }
+      } else {
+        why = r == null ? "node " + d.fromNode() + " did not answer" : r.toString().trim();
+      }
+    }
+    long now = System.nanoTime();
+    Long last = warned.get(d.migrationId());
+    if (last == null || now - last > java.util.concurrent.TimeUnit.MINUTES.toNanos(1)) {
+      warned.put(d.migrationId(), now);
+      log.warn(
+          "process {} (migration {}) is still held in doubt: {}; asking again",
+          d.pid(),
+          d.migrationId(),
+          why);
+    }
   }
 
   void saveMigration(MigrationRecord r) {

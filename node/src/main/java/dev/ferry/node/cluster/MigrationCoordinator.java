@@ -63,6 +63,10 @@ import org.slf4j.LoggerFactory;
  * answer comes the coordinator asks the destination whether it runs the process before deciding, so
  * there are never two live copies. The process's shard (where requests for it are routed) moves
  * only after the commit; until it has, the entity here forwards requests to the destination.
+ *
+ * <p>A destination that stops between its durable store and the (unsynced) record that the process
+ * runs there comes back holding the process in doubt and asks this node how the migration ended
+ * ({@link ClusterRuntime#outcome}): committed, it runs it; not, it drops it.
  */
 final class MigrationCoordinator implements MigrationContext {
   private static final Logger log = LoggerFactory.getLogger(MigrationCoordinator.class);
@@ -284,18 +288,12 @@ final class MigrationCoordinator implements MigrationContext {
     }
     // Only the first and the final record are stored: while it runs, a migration is served from
     // memory (rt.running), and the writes stay off the frozen process's path.
-    if (r.getState() == MigrationRecord.State.PENDING || isFinal(r.getState())) {
+    if (r.getState() == MigrationRecord.State.PENDING || ClusterRuntime.isFinal(r.getState())) {
       rt.saveMigration(r);
     }
     if (changed) {
       rt.publish(rt.event().setMigration(r).build());
     }
-  }
-
-  private static boolean isFinal(MigrationRecord.State s) {
-    return s == MigrationRecord.State.COMMITTED
-        || s == MigrationRecord.State.ABORTED
-        || s == MigrationRecord.State.CANCELLED;
   }
 
   private static long micros(long nanos) {

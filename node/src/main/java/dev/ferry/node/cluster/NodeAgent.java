@@ -74,6 +74,13 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
+        case MIGRATION_OUTCOME:
+          reply(
+              r,
+              NodeReply.newBuilder()
+                  .setOutcome(rt.outcome(r.getMigrationOutcome().getMigrationId()))
+                  .build());
+          break;
         case ABORT_INCOMING:
           {
             String id = r.getAbortIncoming().getMigrationId();
@@ -96,6 +103,19 @@ final class NodeAgent {
               ProcessEntity.redeliver(rt, cmd); // needs the process's entity, wherever it now is
             } else if (rt.processes.has(pid)) {
               ProcessEntity.handle(rt, cmd, ProcessEntity.serveLocally(rt, pid, cmd));
+            } else if (rt.processes.isInDoubt(pid)) {
+              ProcessEntity.reply(
+                  rt,
+                  cmd,
+                  Wire.replyError(
+                      new FerryException(
+                          FerryException.Kind.UNAVAILABLE,
+                          "process "
+                              + pid
+                              + " arrived on node "
+                              + rt.nodeName
+                              + " just before it restarted; it runs again once its source has"
+                              + " said that the migration committed")));
             } else if (rt.processes.movedTo(pid).isPresent()
                 && rt.agent(rt.processes.movedTo(pid).get()).isPresent()) {
               rt.agent(rt.processes.movedTo(pid).get()).get().tell(r);

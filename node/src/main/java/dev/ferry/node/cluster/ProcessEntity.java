@@ -36,6 +36,8 @@ final class ProcessEntity {
   /** Longest a single wait-for-exit or wait-for-output request is held before it is answered. */
   static final Duration LONGEST_WAIT = Duration.ofSeconds(20);
 
+  private static final Duration IN_DOUBT_RETRY = Duration.ofMillis(500);
+
   private final ClusterRuntime rt;
   private final String pid;
   private final ActorContext<ProcessCommand> ctx;
@@ -85,6 +87,13 @@ final class ProcessEntity {
         return Behaviors.same();
       default:
         break;
+    }
+    if (!rt.processes.has(pid) && rt.processes.isInDoubt(pid)) {
+      // It arrived here just before this node stopped; until its source has said whether that
+      // migration committed, requests are held (offered again every half second), as during a
+      // migration.
+      ctx.scheduleOnce(IN_DOUBT_RETRY, ctx.getSelf(), cmd);
+      return Behaviors.same();
     }
     if (!rt.processes.has(pid)) {
       var movedTo = rt.processes.movedTo(pid);

@@ -82,6 +82,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /** Processes that migrated away from this node, and where to. */
   private final Map<String, String> moved = new ConcurrentHashMap<>();
 
+  /**
+   * Processes that arrived by a migration just before this node stopped, stored durably but not yet
+   * recorded as running here, by migration id: only their source knows whether it committed (see
+   * {@link #settleInDoubt}). Neither run nor dropped until then.
+   */
+  private final Map<String, InDoubt> inDoubt = new ConcurrentHashMap<>();
+
   private final ExecutorService ops =
       Executors.newCachedThreadPool(DaemonThreads.named("ferry-ops"));
   private final ScheduledExecutorService flusher =
@@ -164,9 +171,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * CHECKPOINTED at their last checkpoint, or marked FAILED if they had none.
    */
   public void recover() {
-    dropUnactivatedIncoming();
+    java.util.Set<String> held = collectInDoubt();
+    loadMovedMarks();
     deleteDiscardedTrees();
     for (String id : store.table(TableName.PROCESSES).keys()) {
+      if (held.contains(id)) {
+        continue;
+      }
       ProcessRecord rec;
       try {
         rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(id).orElseThrow());
@@ -888,7 +899,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       dev.ferry.strategies.PagingPlan plan) {
     Entry e = entry(pid);
     synchronized (e) {
-      ProcessRecord.Builder moving = e.record.toBuilder().setState(ProcessRecord.State.RUNNING);
+      ProcessRecord.Builder moving =
+          e.record.toBuilder().setState(ProcessRecord.State.RUNNING).setNode(nodeName);
       if (plan != null && moving.hasPaging()) {
         var pg = moving.getPaging().toBuilder().clearReplicas().addAllReplicas(plan.replicas());
         if (plan.file() != null) {
@@ -1093,7 +1105,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       dev.ferry.transport.proto.MigrationBundle bundle,
       ProcessImage image,
       Engine engine) {
-    ProcessRecord adopted = writeIncoming(migrationId, bundle);
+    Engine eng = engine != null ? engine : defaultEngine;
+    // (with the engine it is restored under, for a restore after a restart: settleInDoubt)
+    ProcessRecord adopted =
+        writeIncoming(migrationId, bundle).toBuilder().setEngine(eng.wireName()).build();
+    // (an empty sandbox needs no sync: a lost one is made again, empty, when the process opens it)
+    boolean copiedFiles = !bundle.getSharedFiles() && bundle.getFilesCount() > 0;
     // The store's transaction and its sync run on another thread, while this one rebuilds the
     // process (which reads nothing they write). Only for images up to OVERLAP_MAX_BYTES: for
     // larger ones, copying the image into the store and into memory at once was slower than one
@@ -1101,6 +1118,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     CompletableFuture<Long> durable =
         CompletableFuture.supplyAsync(
             () -> {
+              if (copiedFiles) {
+                syncTree(sandboxes.resolve(adopted.getId()));
+              }
               storeIncoming(migrationId, bundle, adopted);
               store.sync();
               return System.nanoTime();
@@ -1110,7 +1130,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       durable.exceptionally(t -> 0L).join(); // a failure is reported below
     }
     String pid = adopted.getId();
-    Engine eng = engine != null ? engine : defaultEngine;
     Entry e;
     Restored r;
     try {
@@ -1144,21 +1163,19 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           "incoming " + pid + " could not be stored durably: " + c.getMessage(),
           c);
     }
+    if (dev.ferry.node.Failpoint.at("halt-before-answer")) {
+      dev.ferry.node.Failpoint.halt("halt-before-answer");
+    }
+    if (dev.ferry.node.Failpoint.at("halt-after-answer")) {
+      // The source gets its answer, then this node stops as a machine crash would leave it:
+      // with what was synced (the process, in doubt) and without the unsynced record that it
+      // runs here.
+      return new Arrival(
+          info(e), () -> dev.ferry.node.Failpoint.haltSoon("halt-after-answer"), durableAt);
+    }
     synchronized (e) {
       try {
-        runLocked(
-            e,
-            r,
-            w -> {
-              w.delete(TableName.META, "incoming:" + migrationId);
-              w.delete(TableName.META, "moved:" + pid);
-              // So that a repeated request for this migration is recognised here, where the
-              // process now is, and not taken for a new one.
-              w.put(
-                  TableName.META,
-                  "arrived:" + migrationId,
-                  pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            });
+        runLocked(e, r, w -> arrivedMarks(w, migrationId, pid));
       } catch (RuntimeException ex) {
         e.running = null;
         r.process().kill();
@@ -1185,11 +1202,50 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         durableAt);
   }
 
+  /** The marks saying that the process of a migration runs here (with its record). */
+  private static void arrivedMarks(WriteBatch w, String migrationId, String pid) {
+    w.delete(TableName.META, "incoming:" + migrationId);
+    w.delete(TableName.META, INCOMING_FROM + migrationId);
+    w.delete(TableName.META, "moved:" + pid);
+    // So that a repeated request for this migration is recognised here, where the process now
+    // is, and not taken for a new one.
+    w.put(
+        TableName.META,
+        "arrived:" + migrationId,
+        pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
   private void syncQuietly() {
     try {
       store.sync();
     } catch (RuntimeException ex) {
       log.warn("store sync failed: {}", ex.toString());
+    }
+  }
+
+  /**
+   * Forces a copied sandbox's files and directories to disk (and its entry in the sandboxes
+   * directory): an incoming process is durable only with its files.
+   */
+  private void syncTree(Path root) {
+    try (var paths = Files.walk(root)) {
+      for (Path p : (Iterable<Path>) paths::iterator) {
+        force(p, Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS));
+      }
+      force(sandboxes, true);
+    } catch (IOException ex) {
+      throw new java.io.UncheckedIOException("cannot sync the sandbox " + root + ": " + ex, ex);
+    }
+  }
+
+  private static void force(Path p, boolean directory) throws IOException {
+    try (var ch =
+        java.nio.channels.FileChannel.open(
+            p,
+            directory
+                ? java.nio.file.StandardOpenOption.READ
+                : java.nio.file.StandardOpenOption.WRITE)) {
+      ch.force(true);
     }
   }
 
@@ -1213,6 +1269,20 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     String pid = rec.getId();
     if (processes.containsKey(pid)) {
       throw FerryException.conflict("process " + pid + " is already on node " + nodeName);
+    }
+    for (InDoubt d : inDoubt.values()) {
+      if (d.pid().equals(pid)) {
+        throw FerryException.conflict(
+            "node "
+                + nodeName
+                + " still holds "
+                + pid
+                + " from migration "
+                + d.migrationId()
+                + ", until node "
+                + d.fromNode()
+                + " says how that one ended");
+      }
     }
     if (!b.getModule().isEmpty()) {
       modules.putVerbatim(b.getModule().toByteArray());
@@ -1262,8 +1332,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               TableName.META,
               "incoming:" + migrationId,
               pid.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          // Whom to ask, if this node stops before it records the process as running here.
+          w.put(
+              TableName.META,
+              INCOMING_FROM + migrationId,
+              b.getRecord().getNode().getBytes(java.nio.charset.StandardCharsets.UTF_8));
         });
   }
+
+  private static final String INCOMING_FROM = "incoming-from:";
 
   /** True if the migration with this id brought a process to this node. */
   public boolean arrivedBy(String migrationId) {
@@ -1286,8 +1363,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           w.delete(TableName.IMAGES, pid);
           w.delete(TableName.PROCESSES, pid);
           w.delete(TableName.META, "incoming:" + migrationId);
+          w.delete(TableName.META, INCOMING_FROM + migrationId);
         });
     store.logs().delete(pid);
+    inDoubt.remove(migrationId); // (the source told us: it aborted)
     if (!sharedSandboxes) {
       // (a shared sandbox is the one the process goes on using at its source)
       deleteTree(sandboxes.resolve(pid));
@@ -1303,11 +1382,140 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         .orElseThrow(() -> FerryException.notFound("no incoming migration " + migrationId));
   }
 
-  /** Migrations that arrived but were never activated (dropped on start-up). */
-  private void dropUnactivatedIncoming() {
-    for (String k : store.table(TableName.META).keys("incoming:")) {
-      abortIncoming(k.substring("incoming:".length()));
+  /**
+   * A process that arrived by migration {@code migrationId} from {@code fromNode} and was stored
+   * here durably, but this node stopped before it recorded the process as running here.
+   */
+  public record InDoubt(String migrationId, String pid, String fromNode) {}
+
+  /**
+   * The source of an in-doubt migration has said how it ended. Committed: the process runs here,
+   * from the image that arrived (what it did here before this node stopped was lost with the record
+   * that it ran here, its output too, so nothing is repeated or missing); if it cannot be restored
+   * it stays here CHECKPOINTED with the error, never dropped. Not committed: what arrived is
+   * dropped (the source has the process). Returns the process if it is now this node's.
+   */
+  public java.util.Optional<ProcessInfo> settleInDoubt(String migrationId, boolean committed) {
+    InDoubt d = inDoubt.get(migrationId);
+    if (d == null) {
+      return java.util.Optional.empty();
     }
+    if (!committed) {
+      abortIncoming(migrationId);
+      log.info(
+          "migration {} of {} did not commit at {}: what arrived here was dropped",
+          migrationId,
+          d.pid(),
+          d.fromNode());
+      return java.util.Optional.empty();
+    }
+    String pid = d.pid();
+    ProcessRecord rec;
+    try {
+      rec = ProcessRecord.parseFrom(store.table(TableName.PROCESSES).get(pid).orElseThrow());
+    } catch (IOException | java.util.NoSuchElementException ex) {
+      throw new FerryException(
+          FerryException.Kind.INTERNAL, "the record of in-doubt " + pid + " is unreadable", ex);
+    }
+    Entry e;
+    try {
+      e =
+          new Entry(
+              pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
+    } catch (IOException ex) {
+      throw new FerryException(
+          FerryException.Kind.INTERNAL, "the sandbox of in-doubt " + pid + " cannot be opened", ex);
+    }
+    synchronized (e) {
+      Engine engine;
+      try {
+        engine = rec.getEngine().isEmpty() ? defaultEngine : Engine.parse(rec.getEngine());
+      } catch (RuntimeException ex) {
+        engine = defaultEngine;
+      }
+      try {
+        restoreLocked(e, engine, storedImage(e), w -> arrivedMarks(w, migrationId, pid));
+        log.info(
+            "migration {} of {} committed at {}: the process runs here",
+            migrationId,
+            pid,
+            d.fromNode());
+      } catch (RuntimeException ex) {
+        log.error("in-doubt process {} could not be restored: {}", pid, ex.getMessage());
+        e.running = null;
+        e.record =
+            rec.toBuilder()
+                .setState(ProcessRecord.State.CHECKPOINTED)
+                .setNode(nodeName)
+                .setError("arrived by a migration, but could not be restored: " + ex.getMessage())
+                .build();
+        ProcessRecord stays = e.record;
+        store.write(
+            w -> {
+              w.put(TableName.PROCESSES, pid, stays.toByteArray());
+              arrivedMarks(w, migrationId, pid);
+            });
+      }
+      processes.put(pid, e);
+      moved.remove(pid);
+      inDoubt.remove(migrationId);
+    }
+    store.sync();
+    return java.util.Optional.of(info(e));
+  }
+
+  /** True if this node holds {@code pid} in doubt (see {@link #settleInDoubt}). */
+  public boolean isInDoubt(String pid) {
+    return inDoubt.values().stream().anyMatch(d -> d.pid().equals(pid));
+  }
+
+  /** Migrations whose process this node holds in doubt (see {@link #settleInDoubt}). */
+  public List<InDoubt> inDoubt() {
+    return List.copyOf(inDoubt.values());
+  }
+
+  /**
+   * Start-up: migrations whose process arrived but was never recorded as running here. The source
+   * may have committed (it had the answer; this node then stopped before the record that the
+   * process runs here was durable) or not: they are held, not run and not dropped, until the source
+   * says ({@link #settleInDoubt}). Returns their process ids.
+   */
+  private java.util.Set<String> collectInDoubt() {
+    java.util.Set<String> pids = new java.util.HashSet<>();
+    for (String k : store.table(TableName.META).keys("incoming:")) {
+      String migrationId = k.substring("incoming:".length());
+      String pid;
+      try {
+        pid = incomingPid(migrationId);
+      } catch (FerryException ex) {
+        continue;
+      }
+      String from =
+          store
+              .table(TableName.META)
+              .get(INCOMING_FROM + migrationId)
+              .map(v -> new String(v, java.nio.charset.StandardCharsets.UTF_8))
+              .orElse("");
+      if (from.isEmpty() || !store.table(TableName.PROCESSES).contains(pid)) {
+        // Stored by a version that did not record the source: nobody to ask.
+        abortIncoming(migrationId);
+        continue;
+      }
+      inDoubt.put(migrationId, new InDoubt(migrationId, pid, from));
+      pids.add(pid);
+      log.warn(
+          "process {} arrived by migration {} from node {} just before this node stopped;"
+              + " it is held (not run, not dropped) until {} says whether the migration committed",
+          pid,
+          migrationId,
+          from,
+          from);
+    }
+    return pids;
+  }
+
+  /** Where processes that left this node went (see {@link #movedTo}). */
+  private void loadMovedMarks() {
     for (String k : store.table(TableName.META).keys("moved:")) {
       store
           .table(TableName.META)
