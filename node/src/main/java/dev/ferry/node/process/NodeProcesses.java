@@ -168,7 +168,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /**
    * Loads every process record of this node. Processes checkpointed by the last shutdown are
    * restored; processes that were running when the node died without a shutdown are left
-   * CHECKPOINTED at their last checkpoint, or marked FAILED if they had none.
+   * CHECKPOINTED at their last checkpoint, or marked FAILED if they had none. A process that had
+   * arrived by a migration but was not yet recorded as running here is held in doubt ({@link
+   * #inDoubt}) until its source says how that migration ended.
    */
   public void recover() {
     java.util.Set<String> held = collectInDoubt();
