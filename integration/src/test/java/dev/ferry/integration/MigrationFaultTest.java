@@ -264,12 +264,12 @@ class MigrationFaultTest {
   /**
    * The destination stores the process durably, then crashes before it answers: the source gets no
    * answer, finds the process not running there, and resumes it. The destination, back, must ask
-   * and drop its copy (not run it too); the process can then move there, and ends as if untouched.
+   * and drop its copy (not run it too); the process ends at the source as if untouched.
    */
   @Test
   void aProcessStoredByADestinationThatCrashedBeforeAnsweringRunsOnAtTheSource() {
     NodeApi api = n(1).api();
-    int count = 300_000; // still running after the failed migration and the restart
+    int count = MORE_LINES;
     String pid = startLines(api, count);
     JsonNode m;
     try {
@@ -288,9 +288,8 @@ class MigrationFaultTest {
     awaitMembersUp(n(3));
     awaitLogLine(n(3), "did not commit at n1: what arrived here was dropped");
     assertListedOnceOn(pid, "n1", cluster);
-    JsonNode again = api.migrateAndWait(pid, "n3");
-    assertEquals("committed", again.path("state").asText(), "moved again, to n3: " + again);
-    assertEndsAsIfUntouched(api, pid, "n3", count);
+    assertNoLocalCopy(n(3), pid);
+    assertEndsAsIfUntouched(api, pid, "n1", count);
   }
 
   /**
@@ -313,6 +312,7 @@ class MigrationFaultTest {
     }
     n(3).start();
     awaitMembersUp(n(3));
+    awaitLogLine(n(3), "stopped during the migration; the process stayed on it");
     JsonNode m = n(3).api().migration(id);
     assertEquals("aborted", m.path("state").asText(), "after the source's restart: " + m);
     assertTrue(m.path("error").asText().contains("stopped during the migration"), "says why: " + m);
@@ -321,6 +321,39 @@ class MigrationFaultTest {
     assertEquals("failed", status.path("state").asText(), "no checkpoint to go on from: " + status);
     assertListedOnceOn(pid, "n3", cluster);
     assertNoLocalCopy(n(2), pid);
+  }
+
+  /**
+   * The source dies as the destination's answer arrives, before it commits: the destination runs
+   * the process. Back on its data directory, the source asks the destination, records the migration
+   * committed and drops the copy its stop left behind: the process is listed once, at the
+   * destination, and ends there as if untouched.
+   */
+  @Test
+  void aSourceThatDiesOnTheAnswerLeavesTheProcessAtTheDestinationAndNoCopy() {
+    String id;
+    String pid;
+    try {
+      restartWithFailpoint(n(3), "source-halt-on-answer");
+      pid = startLines(n(3).api(), MORE_LINES);
+      id = n(3).api().migrate(pid, "n2").path("id").asText();
+      assertEquals(137, n(3).awaitExit(Duration.ofSeconds(30)), "the source halted");
+    } finally {
+      n(3).environment(Map.of());
+    }
+    n(3).start();
+    awaitMembersUp(n(3));
+    awaitLogLine(n(3), "took the process; the copy the stop left here was dropped");
+    JsonNode m = n(1).api().migration(id);
+    assertEquals("committed", m.path("state").asText(), "after the source's restart: " + m);
+    JsonNode end = awaitFinalPatiently(n(1).api(), pid);
+    assertEquals("exited", end.path("state").asText(), "at the destination: " + end);
+    assertEquals("n2", end.path("node").asText(), "at the destination: " + end);
+    assertEquals(0, end.path("exitCode").asInt(-1), "exit code: " + end);
+    NodeApi.Output out = n(1).api().output(pid);
+    assertArrayEquals(Guests.linesStdout(MORE_LINES), out.stdout(), "stdout at the destination");
+    assertArrayEquals(Guests.linesStderr(MORE_LINES, STDERR_EVERY), out.stderr(), "stderr");
+    assertListedOnceOn(pid, "n2", cluster);
   }
 
   /** Stops {@code node} and starts it again with the failpoint set (until cleared). */

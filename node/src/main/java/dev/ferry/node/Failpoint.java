@@ -14,6 +14,8 @@ import org.slf4j.LoggerFactory;
  *       before it answers its source.
  *   <li>{@code halt-after-answer}: a destination answers its source, then halts before it has
  *       recorded that the process runs there.
+ *   <li>{@code source-halt-on-answer}: a migration's source halts as the destination's answer
+ *       arrives, before it commits.
  * </ul>
  */
 public final class Failpoint {

@@ -181,7 +181,12 @@ public final class ClusterRuntime {
     resolveInDoubt();
     java.util.List<java.util.concurrent.CompletableFuture<Done>> placed =
         new java.util.ArrayList<>();
+    java.util.Set<String> unsettled = new java.util.HashSet<>();
+    interrupted.values().forEach(r -> unsettled.add(r.getPid()));
     for (String pid : processes.localIds()) {
+      if (unsettled.contains(pid)) {
+        continue; // its destination may run it: its shard stays where it is until settled
+      }
       placed.add(place(pid, selfAddress()).toCompletableFuture());
     }
     java.util.concurrent.CompletableFuture.allOf(
@@ -247,9 +252,16 @@ public final class ClusterRuntime {
   // Migrations interrupted by a stop of their source or destination
 
   /**
-   * Start-up: migrations this node was the source of and that had not ended when it stopped. The
-   * process still here: the migration did not commit (the destination, asking, drops its copy).
-   * Gone to the destination: it committed, and the node stopped before recording the end.
+   * Migrations this node was the source of that had not ended when it stopped, with the process
+   * still here: settled by asking their destination ({@link #settleWithDestination}).
+   */
+  private final Map<String, MigrationRecord> interrupted = new ConcurrentHashMap<>();
+
+  /**
+   * Start-up: migrations this node was the source of and that had not ended when it stopped. Gone
+   * to the destination: it committed, and the node stopped before recording the end. The process
+   * still here (left checkpointed or failed by the stop): only the destination knows whether it
+   * took the process, so it is asked ({@link #settleWithDestination}).
    */
   private void settleInterruptedMigrations() {
     for (String id : store.table(TableName.MIGRATIONS).keys()) {
@@ -260,9 +272,8 @@ public final class ClusterRuntime {
       MigrationRecord.Builder b =
           r.toBuilder().setFinishedAtMicros(dev.ferry.node.service.ProtoRecords.nowMicros());
       if (processes.has(r.getPid())) {
-        b.setState(MigrationRecord.State.ABORTED)
-            .setError(
-                "node " + nodeName + " stopped during the migration; the process stayed on it");
+        interrupted.put(id, r);
+        continue;
       } else if (processes.movedTo(r.getPid()).filter(r.getToNode()::equals).isPresent()) {
         b.setState(MigrationRecord.State.COMMITTED)
             .setError("node " + nodeName + " stopped after the commit, before it recorded the end");
@@ -280,6 +291,11 @@ public final class ClusterRuntime {
     if (running.containsKey(migrationId)) {
       return o.setOutcome(dev.ferry.transport.proto.MigrationOutcome.Outcome.UNDECIDED)
           .setDetail("under way on node " + nodeName)
+          .build();
+    }
+    if (interrupted.containsKey(migrationId)) {
+      return o.setOutcome(dev.ferry.transport.proto.MigrationOutcome.Outcome.UNDECIDED)
+          .setDetail("node " + nodeName + " is asking the destination, after a restart")
           .build();
     }
     MigrationRecord r = storedMigration(migrationId).orElse(null);
@@ -321,11 +337,13 @@ public final class ClusterRuntime {
   }
 
   /**
-   * Asks the sources of the migrations whose process this node holds in doubt how each ended, every
-   * two seconds until all are settled: committed, the process runs here; not, it is dropped.
+   * Settles what a stop left unsettled, every two seconds until nothing is left: asks the sources
+   * of the migrations whose process this node holds in doubt how each ended (committed, the process
+   * runs here; not, it is dropped), and the destinations of the migrations this node was the source
+   * of whether they hold the process.
    */
   private void resolveInDoubt() {
-    if (processes.inDoubt().isEmpty()) {
+    if (processes.inDoubt().isEmpty() && interrupted.isEmpty()) {
       return;
     }
     java.util.concurrent.ScheduledExecutorService timer =
@@ -342,7 +360,14 @@ public final class ClusterRuntime {
               log.warn("in-doubt migration {}: {}", d.migrationId(), e.toString());
             }
           }
-          if (processes.inDoubt().isEmpty()) {
+          for (MigrationRecord r : interrupted.values()) {
+            try {
+              settleWithDestination(r, warned);
+            } catch (RuntimeException e) {
+              log.warn("interrupted migration {}: {}", r.getId(), e.toString());
+            }
+          }
+          if (processes.inDoubt().isEmpty() && interrupted.isEmpty()) {
             timer.shutdown();
           }
         },
@@ -351,29 +376,89 @@ public final class ClusterRuntime {
         java.util.concurrent.TimeUnit.SECONDS);
   }
 
+  /**
+   * An interrupted migration of this node's: if the destination holds the process (it answered the
+   * last chunk and this node stopped before it committed), it committed, and the copy the stop left
+   * here is dropped; if not, it aborted and the process stays here.
+   */
+  private void settleWithDestination(MigrationRecord r, Map<String, Long> warned) {
+    var destination = agent(r.getToNode());
+    String why;
+    if (destination.isEmpty()) {
+      why = "node " + r.getToNode() + " is not in the cluster";
+    } else {
+      NodeReply a =
+          askQuietly(destination.get(), NodeRequest.newBuilder().setHoldsMigration(r.getId()));
+      if (a != null && a.hasAck()) {
+        MigrationRecord.Builder b =
+            r.toBuilder().setFinishedAtMicros(dev.ferry.node.service.ProtoRecords.nowMicros());
+        if (a.getAck().getPresent()) {
+          processes.dropLeftBehind(r.getPid(), r.getToNode());
+          b.setState(MigrationRecord.State.COMMITTED)
+              .setError(
+                  "node "
+                      + nodeName
+                      + " stopped after node "
+                      + r.getToNode()
+                      + " took the process; the copy the stop left here was dropped");
+        } else {
+          b.setState(MigrationRecord.State.ABORTED)
+              .setError(
+                  "node " + nodeName + " stopped during the migration; the process stayed on it");
+        }
+        log.warn("migration {} of {}: {}", r.getId(), r.getPid(), b.getError());
+        saveMigration(b.build());
+        interrupted.remove(r.getId());
+        return;
+      }
+      why = a == null ? "node " + r.getToNode() + " did not answer" : a.toString().trim();
+    }
+    warnRarely(
+        warned,
+        r.getId(),
+        "migration "
+            + r.getId()
+            + " of "
+            + r.getPid()
+            + " was interrupted by a stop of this node and is not settled yet: "
+            + why
+            + "; asking again");
+  }
+
+  /** Asks another node's agent, 5 s at most; null if it did not answer. */
+  private NodeReply askQuietly(ActorRef<NodeRequest> agent, NodeRequest.Builder request) {
+    try {
+      return NodeAgent.ask(this, agent, request, Duration.ofSeconds(5))
+          .toCompletableFuture()
+          .get(6, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      return null;
+    }
+  }
+
+  private static void warnRarely(Map<String, Long> warned, String key, String message) {
+    long now = System.nanoTime();
+    Long last = warned.get(key);
+    if (last == null || now - last > java.util.concurrent.TimeUnit.MINUTES.toNanos(1)) {
+      warned.put(key, now);
+      log.warn(message);
+    }
+  }
+
   private void askSource(NodeProcesses.InDoubt d, Map<String, Long> warned) {
     String why;
     var source = agent(d.fromNode());
     if (source.isEmpty()) {
       why = "node " + d.fromNode() + " is not in the cluster";
     } else {
-      NodeReply r;
-      try {
-        r =
-            NodeAgent.ask(
-                    this,
-                    source.get(),
-                    NodeRequest.newBuilder()
-                        .setMigrationOutcome(
-                            dev.ferry.transport.proto.OutcomeQuery.newBuilder()
-                                .setMigrationId(d.migrationId())
-                                .setPid(d.pid())),
-                    Duration.ofSeconds(5))
-                .toCompletableFuture()
-                .get(6, java.util.concurrent.TimeUnit.SECONDS);
-      } catch (Exception e) {
-        r = null;
-      }
+      NodeReply r =
+          askQuietly(
+              source.get(),
+              NodeRequest.newBuilder()
+                  .setMigrationOutcome(
+                      dev.ferry.transport.proto.OutcomeQuery.newBuilder()
+                          .setMigrationId(d.migrationId())
+                          .setPid(d.pid())));
       if (r != null && r.hasOutcome()) {
         switch (r.getOutcome().getOutcome()) {
           case COMMITTED:
@@ -391,16 +476,16 @@ public final class ClusterRuntime {
         why = r == null ? "node " + d.fromNode() + " did not answer" : r.toString().trim();
       }
     }
-    long now = System.nanoTime();
-    Long last = warned.get(d.migrationId());
-    if (last == null || now - last > java.util.concurrent.TimeUnit.MINUTES.toNanos(1)) {
-      warned.put(d.migrationId(), now);
-      log.warn(
-          "process {} (migration {}) is still held in doubt: {}; asking again",
-          d.pid(),
-          d.migrationId(),
-          why);
-    }
+    warnRarely(
+        warned,
+        d.migrationId(),
+        "process "
+            + d.pid()
+            + " (migration "
+            + d.migrationId()
+            + ") is still held in doubt: "
+            + why
+            + "; asking again");
   }
 
   void saveMigration(MigrationRecord r) {

@@ -744,6 +744,9 @@ final class MigrationCoordinator implements MigrationContext {
         chunks.finish();
         chunks.awaitAcks(chunks.seq - 1);
         Ack ack = chunks.reply().getAck();
+        if (dev.ferry.node.Failpoint.at("source-halt-on-answer")) {
+          dev.ferry.node.Failpoint.halt("source-halt-on-answer");
+        }
         if (ack.getSeq() != chunks.seq - 1) {
           throw new MigrationException(
               "node " + toNode + " acknowledged chunk " + ack.getSeq() + " last");

@@ -74,6 +74,9 @@ final class NodeAgent {
         case MODULE_HASH:
           reply(r, ack(0, rt.store.table(TableName.MODULES).contains(r.getModuleHash())));
           break;
+        case HOLDS_MIGRATION:
+          reply(r, ack(0, rt.processes.holdsMigration(r.getHoldsMigration())));
+          break;
         case MIGRATION_OUTCOME:
           reply(
               r,

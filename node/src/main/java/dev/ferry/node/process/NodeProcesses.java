@@ -1035,24 +1035,34 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     synchronized (e) {
       e.running = null;
       f.stop();
-      processes.remove(pid);
-      moved.put(pid, toNode);
-      // One transaction (the log call inside the batch joins it).
-      store.write(
-          b -> {
-            b.delete(TableName.PROCESSES, pid);
-            b.delete(TableName.IMAGES, pid);
-            store.logs().delete(pid);
-            b.put(
-                TableName.META,
-                "moved:" + pid,
-                toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-          });
-      e.finished.complete(info(e));
+      forgetMoved(e, toNode);
     }
     if (!sharedFiles) {
       discardTree(e.sandbox.root());
     }
+  }
+
+  /**
+   * This node forgets a process that now lives on {@code toNode}: its record, image and logs go, in
+   * one transaction with a note of where it went (for requests that arrive before the cluster's
+   * routing has followed). Caller holds e's monitor.
+   */
+  private void forgetMoved(Entry e, String toNode) {
+    String pid = e.id;
+    processes.remove(pid);
+    moved.put(pid, toNode);
+    // One transaction (the log call inside the batch joins it).
+    store.write(
+        b -> {
+          b.delete(TableName.PROCESSES, pid);
+          b.delete(TableName.IMAGES, pid);
+          store.logs().delete(pid);
+          b.put(
+              TableName.META,
+              "moved:" + pid,
+              toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        });
+    e.finished.complete(info(e));
   }
 
   /** Prefix of a discarded sandbox waiting to be deleted (see {@link #discardTree}). */
@@ -1464,6 +1474,38 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     }
     store.sync();
     return java.util.Optional.of(info(e));
+  }
+
+  /**
+   * True if the migration with this id brought its process to this node: it runs (or ran) here, or
+   * this node holds it in doubt.
+   */
+  public boolean holdsMigration(String migrationId) {
+    return inDoubt.containsKey(migrationId) || arrivedBy(migrationId);
+  }
+
+  /**
+   * The source's side of a migration its node did not live to finish: the destination holds the
+   * process, so the copy left here by the stop (checkpointed or failed, never running) is
+   * forgotten, as a commit would have done, and requests are sent on to {@code toNode}.
+   */
+  public void dropLeftBehind(String pid, String toNode) {
+    Entry e = processes.get(pid);
+    if (e == null) {
+      return;
+    }
+    synchronized (e) {
+      if (e.running != null) {
+        throw FerryException.conflict(
+            "process " + pid + " runs on node " + nodeName + ": it is not a left-behind copy");
+      }
+      forgetMoved(e, toNode);
+      e.log.close();
+    }
+    store.sync();
+    if (!sharedSandboxes) {
+      discardTree(e.sandbox.root());
+    }
   }
 
   /** True if this node holds {@code pid} in doubt (see {@link #settleInDoubt}). */
