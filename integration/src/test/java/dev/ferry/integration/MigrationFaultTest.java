@@ -235,14 +235,8 @@ class MigrationFaultTest {
   void aProcessHandedOverJustBeforeItsDestinationCrashedRunsThereOnceItIsBack() {
     NodeApi api = n(1).api();
     String pid = startLines(api, LINES);
-    JsonNode m;
-    try {
-      restartWithFailpoint(n(3), "halt-after-answer");
-      m = api.migrateAndWait(pid, "n3");
-      assertEquals(137, n(3).awaitExit(Duration.ofSeconds(30)), "the destination halted");
-    } finally {
-      n(3).environment(Map.of());
-    }
+    JsonNode m =
+        haltingAt(n(3), "halt-after-answer", "destination", () -> api.migrateAndWait(pid, "n3"));
     assertEquals("committed", m.path("state").asText(), "the source had its answer: " + m);
 
     long restart = System.nanoTime();
@@ -252,12 +246,7 @@ class MigrationFaultTest {
     log(
         "the crashed destination ran the process to its end %d ms after its restart",
         since(restart));
-    assertEquals("exited", end.path("state").asText(), "after the restart: " + end);
-    assertEquals("n3", end.path("node").asText(), "after the restart: " + end);
-    assertEquals(0, end.path("exitCode").asInt(-1), "exit code: " + end);
-    NodeApi.Output out = api.output(pid);
-    assertArrayEquals(Guests.linesStdout(LINES), out.stdout(), "stdout, nothing lost or doubled");
-    assertArrayEquals(Guests.linesStderr(LINES, STDERR_EVERY), out.stderr(), "stderr");
+    assertEndedAsIfUntouched(api, pid, end, "n3", LINES);
     assertListedOnceOn(pid, "n3", cluster);
   }
 
@@ -271,14 +260,8 @@ class MigrationFaultTest {
     NodeApi api = n(1).api();
     int count = MORE_LINES;
     String pid = startLines(api, count);
-    JsonNode m;
-    try {
-      restartWithFailpoint(n(3), "halt-before-answer");
-      m = api.migrateAndWait(pid, "n3");
-      assertEquals(137, n(3).awaitExit(Duration.ofSeconds(30)), "the destination halted");
-    } finally {
-      n(3).environment(Map.of());
-    }
+    JsonNode m =
+        haltingAt(n(3), "halt-before-answer", "destination", () -> api.migrateAndWait(pid, "n3"));
     assertEquals("aborted", m.path("state").asText(), "no answer, not running there: " + m);
     JsonNode status = api.status(pid);
     assertEquals("n1", status.path("node").asText(), "it runs on at the source: " + status);
@@ -331,38 +314,47 @@ class MigrationFaultTest {
    */
   @Test
   void aSourceThatDiesOnTheAnswerLeavesTheProcessAtTheDestinationAndNoCopy() {
-    String id;
-    String pid;
-    try {
-      restartWithFailpoint(n(3), "source-halt-on-answer");
-      pid = startLines(n(3).api(), MORE_LINES);
-      id = n(3).api().migrate(pid, "n2").path("id").asText();
-      assertEquals(137, n(3).awaitExit(Duration.ofSeconds(30)), "the source halted");
-    } finally {
-      n(3).environment(Map.of());
-    }
+    record Started(String pid, String migrationId) {}
+    Started s =
+        haltingAt(
+            n(3),
+            "source-halt-on-answer",
+            "source",
+            () -> {
+              String p = startLines(n(3).api(), MORE_LINES);
+              return new Started(p, n(3).api().migrate(p, "n2").path("id").asText());
+            });
+    String pid = s.pid();
+    String id = s.migrationId();
     n(3).start();
     awaitMembersUp(n(3));
     awaitLogLine(n(3), "took the process; the copy the stop left here was dropped");
     JsonNode m = n(1).api().migration(id);
     assertEquals("committed", m.path("state").asText(), "after the source's restart: " + m);
-    JsonNode end = awaitFinalPatiently(n(1).api(), pid);
-    assertEquals("exited", end.path("state").asText(), "at the destination: " + end);
-    assertEquals("n2", end.path("node").asText(), "at the destination: " + end);
-    assertEquals(0, end.path("exitCode").asInt(-1), "exit code: " + end);
-    NodeApi.Output out = n(1).api().output(pid);
-    assertArrayEquals(Guests.linesStdout(MORE_LINES), out.stdout(), "stdout at the destination");
-    assertArrayEquals(Guests.linesStderr(MORE_LINES, STDERR_EVERY), out.stderr(), "stderr");
+    assertEndedAsIfUntouched(
+        n(1).api(), pid, awaitFinalPatiently(n(1).api(), pid), "n2", MORE_LINES);
     assertListedOnceOn(pid, "n2", cluster);
   }
 
-  /** Stops {@code node} and starts it again with the failpoint set (until cleared). */
-  private static void restartWithFailpoint(DaemonProcess node, String failpoint) {
-    node.stop();
-    node.environment(Map.of("FERRY_TEST_FAILPOINT", failpoint));
-    node.start();
-    for (DaemonProcess n : cluster) {
-      awaitMembersUp(n);
+  /**
+   * Starts {@code node} again with the failpoint set, does {@code what}, and waits for the node
+   * (the migration's {@code role}) to halt at the failpoint; the failpoint is cleared for its next
+   * start. Returns what {@code what} returned.
+   */
+  private static <T> T haltingAt(
+      DaemonProcess node, String failpoint, String role, java.util.function.Supplier<T> what) {
+    try {
+      node.stop();
+      node.environment(Map.of("FERRY_TEST_FAILPOINT", failpoint));
+      node.start();
+      for (DaemonProcess n : cluster) {
+        awaitMembersUp(n);
+      }
+      T result = what.get();
+      assertEquals(137, node.awaitExit(Duration.ofSeconds(30)), "the " + role + " halted");
+      return result;
+    } finally {
+      node.environment(Map.of());
     }
   }
 
@@ -470,7 +462,12 @@ class MigrationFaultTest {
 
   /** The process ends on {@code node}, exit code 0, with the whole of lines' output, once. */
   static void assertEndsAsIfUntouched(NodeApi api, String pid, String node, int count) {
-    JsonNode end = api.awaitFinal(pid, RUN_TIMEOUT);
+    assertEndedAsIfUntouched(api, pid, api.awaitFinal(pid, RUN_TIMEOUT), node, count);
+  }
+
+  /** {@code end} is lines' exit on {@code node}, code 0, after the whole of its output, once. */
+  static void assertEndedAsIfUntouched(
+      NodeApi api, String pid, JsonNode end, String node, int count) {
     assertEquals("exited", end.path("state").asText(), pid + ": " + end);
     assertEquals(node, end.path("node").asText(), pid + ": " + end);
     assertEquals(0, end.path("exitCode").asInt(-1), pid + ": " + end);

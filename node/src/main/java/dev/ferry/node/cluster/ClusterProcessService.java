@@ -455,9 +455,7 @@ public final class ClusterProcessService implements ClusterService {
     return migrationRecord(id)
         .thenCompose(
             m -> {
-              if (m.getState() == MigrationRecord.State.COMMITTED
-                  || m.getState() == MigrationRecord.State.ABORTED
-                  || m.getState() == MigrationRecord.State.CANCELLED) {
+              if (ClusterRuntime.isFinal(m.getState())) {
                 throw FerryException.conflict(
                     "migration "
                         + id

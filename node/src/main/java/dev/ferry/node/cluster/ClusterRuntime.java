@@ -71,6 +71,13 @@ public final class ClusterRuntime {
   /** Migrations this node coordinates, by id (only while running). */
   final Map<String, MigrationCoordinator> running = new ConcurrentHashMap<>();
 
+  /**
+   * Migrations this node was the source of that had not ended when it last stopped, with the
+   * process still here, by id: settled by asking their destination ({@link
+   * #settleWithDestination}).
+   */
+  private final Map<String, MigrationRecord> interrupted = new ConcurrentHashMap<>();
+
   /** Where this node receives migrations. */
   final TransferServer transfer;
 
@@ -178,7 +185,7 @@ public final class ClusterRuntime {
         Topic.subscribe(
             system.systemActorOf(Behaviors.<FerryEvent>ignore(), "events-anchor", Props.empty())));
     processes.setListener(this::processEvent);
-    resolveInDoubt();
+    settleAfterRestart();
     java.util.List<java.util.concurrent.CompletableFuture<Done>> placed =
         new java.util.ArrayList<>();
     java.util.Set<String> unsettled = new java.util.HashSet<>();
@@ -252,12 +259,6 @@ public final class ClusterRuntime {
   // Migrations interrupted by a stop of their source or destination
 
   /**
-   * Migrations this node was the source of that had not ended when it stopped, with the process
-   * still here: settled by asking their destination ({@link #settleWithDestination}).
-   */
-  private final Map<String, MigrationRecord> interrupted = new ConcurrentHashMap<>();
-
-  /**
    * Start-up: migrations this node was the source of and that had not ended when it stopped. Gone
    * to the destination: it committed, and the node stopped before recording the end. The process
    * still here (left checkpointed or failed by the stop): only the destination knows whether it
@@ -269,20 +270,26 @@ public final class ClusterRuntime {
       if (r == null || isFinal(r.getState()) || !r.getFromNode().equals(nodeName)) {
         continue;
       }
-      MigrationRecord.Builder b =
-          r.toBuilder().setFinishedAtMicros(dev.ferry.node.service.ProtoRecords.nowMicros());
       if (processes.has(r.getPid())) {
         interrupted.put(id, r);
-        continue;
       } else if (processes.movedTo(r.getPid()).filter(r.getToNode()::equals).isPresent()) {
-        b.setState(MigrationRecord.State.COMMITTED)
-            .setError("node " + nodeName + " stopped after the commit, before it recorded the end");
-      } else {
-        continue;
+        recordEnd(
+            r,
+            MigrationRecord.State.COMMITTED,
+            "node " + nodeName + " stopped after the commit, before it recorded the end");
       }
-      log.warn("migration {} of {}: {}", id, r.getPid(), b.getError());
-      saveMigration(b.build());
     }
+  }
+
+  /** Records how an interrupted migration ended, and says so in the log. */
+  private void recordEnd(MigrationRecord r, MigrationRecord.State end, String why) {
+    log.warn("migration {} of {}: {}", r.getId(), r.getPid(), why);
+    saveMigration(
+        r.toBuilder()
+            .setState(end)
+            .setError(why)
+            .setFinishedAtMicros(ProtoRecords.nowMicros())
+            .build());
   }
 
   /** How a migration this node is or was the source of ended, as far as it knows. */
@@ -315,7 +322,8 @@ public final class ClusterRuntime {
         .build();
   }
 
-  private Optional<MigrationRecord> storedMigration(String id) {
+  /** A migration's stored record (none if absent or unreadable). */
+  Optional<MigrationRecord> storedMigration(String id) {
     return store
         .table(TableName.MIGRATIONS)
         .get(id)
@@ -342,7 +350,7 @@ public final class ClusterRuntime {
    * runs here; not, it is dropped), and the destinations of the migrations this node was the source
    * of whether they hold the process.
    */
-  private void resolveInDoubt() {
+  private void settleAfterRestart() {
     if (processes.inDoubt().isEmpty() && interrupted.isEmpty()) {
       return;
     }
@@ -382,58 +390,97 @@ public final class ClusterRuntime {
    * here is dropped; if not, it aborted and the process stays here.
    */
   private void settleWithDestination(MigrationRecord r, Map<String, Long> warned) {
-    var destination = agent(r.getToNode());
-    String why;
-    if (destination.isEmpty()) {
-      why = "node " + r.getToNode() + " is not in the cluster";
-    } else {
-      NodeReply a =
-          askQuietly(destination.get(), NodeRequest.newBuilder().setHoldsMigration(r.getId()));
-      if (a != null && a.hasAck()) {
-        MigrationRecord.Builder b =
-            r.toBuilder().setFinishedAtMicros(dev.ferry.node.service.ProtoRecords.nowMicros());
-        if (a.getAck().getPresent()) {
-          processes.dropLeftBehind(r.getPid(), r.getToNode());
-          b.setState(MigrationRecord.State.COMMITTED)
-              .setError(
-                  "node "
-                      + nodeName
-                      + " stopped after node "
-                      + r.getToNode()
-                      + " took the process; the copy the stop left here was dropped");
-        } else {
-          b.setState(MigrationRecord.State.ABORTED)
-              .setError(
-                  "node " + nodeName + " stopped during the migration; the process stayed on it");
-        }
-        log.warn("migration {} of {}: {}", r.getId(), r.getPid(), b.getError());
-        saveMigration(b.build());
-        interrupted.remove(r.getId());
-        return;
-      }
-      why = a == null ? "node " + r.getToNode() + " did not answer" : a.toString().trim();
+    NodeReply a =
+        askWhileSettling(
+            r.getToNode(),
+            NodeRequest.newBuilder().setHoldsMigration(r.getId()),
+            warned,
+            r.getId(),
+            "migration "
+                + r.getId()
+                + " of "
+                + r.getPid()
+                + ", interrupted by a stop of this node");
+    if (a == null || !a.hasAck()) {
+      return;
     }
-    warnRarely(
-        warned,
-        r.getId(),
-        "migration "
-            + r.getId()
-            + " of "
-            + r.getPid()
-            + " was interrupted by a stop of this node and is not settled yet: "
-            + why
-            + "; asking again");
+    if (a.getAck().getPresent()) {
+      processes.dropLeftBehind(r.getPid(), r.getToNode());
+      recordEnd(
+          r,
+          MigrationRecord.State.COMMITTED,
+          "node "
+              + nodeName
+              + " stopped after node "
+              + r.getToNode()
+              + " took the process; the copy the stop left here was dropped");
+    } else {
+      recordEnd(
+          r,
+          MigrationRecord.State.ABORTED,
+          "node " + nodeName + " stopped during the migration; the process stayed on it");
+    }
+    interrupted.remove(r.getId());
   }
 
-  /** Asks another node's agent, 5 s at most; null if it did not answer. */
-  private NodeReply askQuietly(ActorRef<NodeRequest> agent, NodeRequest.Builder request) {
-    try {
-      return NodeAgent.ask(this, agent, request, Duration.ofSeconds(5))
-          .toCompletableFuture()
-          .get(6, java.util.concurrent.TimeUnit.SECONDS);
-    } catch (Exception e) {
-      return null;
+  /** Asks the source of an in-doubt migration how it ended, and settles it if it knows. */
+  private void askSource(NodeProcesses.InDoubt d, Map<String, Long> warned) {
+    String what = "process " + d.pid() + " (migration " + d.migrationId() + "), held in doubt";
+    NodeReply r =
+        askWhileSettling(
+            d.fromNode(),
+            NodeRequest.newBuilder()
+                .setMigrationOutcome(
+                    dev.ferry.transport.proto.OutcomeQuery.newBuilder()
+                        .setMigrationId(d.migrationId())
+                        .setPid(d.pid())),
+            warned,
+            d.migrationId(),
+            what);
+    if (r == null || !r.hasOutcome()) {
+      return;
     }
+    switch (r.getOutcome().getOutcome()) {
+      case COMMITTED:
+        processes
+            .settleInDoubt(d.migrationId(), true)
+            .ifPresent(info -> place(info.id(), selfAddress()));
+        break;
+      case NOT_COMMITTED:
+        processes.settleInDoubt(d.migrationId(), false);
+        break;
+      default:
+        warnRarely(warned, d.migrationId(), what + ": " + r.getOutcome().getDetail());
+    }
+  }
+
+  /**
+   * Asks {@code node}'s agent (5 s at most) on behalf of something a restart left unsettled. No
+   * answer, or an error: null, and a warning at most once a minute per {@code key}.
+   */
+  private NodeReply askWhileSettling(
+      String node, NodeRequest.Builder request, Map<String, Long> warned, String key, String what) {
+    var agent = agent(node);
+    String why;
+    if (agent.isEmpty()) {
+      why = "node " + node + " is not in the cluster";
+    } else {
+      NodeReply r;
+      try {
+        r =
+            NodeAgent.ask(this, agent.get(), request, Duration.ofSeconds(5))
+                .toCompletableFuture()
+                .get(6, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (Exception e) {
+        r = null;
+      }
+      if (r != null && !r.hasError()) {
+        return r;
+      }
+      why = r == null ? "node " + node + " did not answer" : r.getError().getMessage();
+    }
+    warnRarely(warned, key, what + ": " + why);
+    return null;
   }
 
   private static void warnRarely(Map<String, Long> warned, String key, String message) {
@@ -441,51 +488,8 @@ public final class ClusterRuntime {
     Long last = warned.get(key);
     if (last == null || now - last > java.util.concurrent.TimeUnit.MINUTES.toNanos(1)) {
       warned.put(key, now);
-      log.warn(message);
+      log.warn("{}; asking again", message);
     }
-  }
-
-  private void askSource(NodeProcesses.InDoubt d, Map<String, Long> warned) {
-    String why;
-    var source = agent(d.fromNode());
-    if (source.isEmpty()) {
-      why = "node " + d.fromNode() + " is not in the cluster";
-    } else {
-      NodeReply r =
-          askQuietly(
-              source.get(),
-              NodeRequest.newBuilder()
-                  .setMigrationOutcome(
-                      dev.ferry.transport.proto.OutcomeQuery.newBuilder()
-                          .setMigrationId(d.migrationId())
-                          .setPid(d.pid())));
-      if (r != null && r.hasOutcome()) {
-        switch (r.getOutcome().getOutcome()) {
-          case COMMITTED:
-            processes
-                .settleInDoubt(d.migrationId(), true)
-                .ifPresent(info -> place(info.id(), selfAddress()));
-            return;
-          case NOT_COMMITTED:
-            processes.settleInDoubt(d.migrationId(), false);
-            return;
-          default:
-            why = r.getOutcome().getDetail();
-        }
-      } else {
-        why = r == null ? "node " + d.fromNode() + " did not answer" : r.toString().trim();
-      }
-    }
-    warnRarely(
-        warned,
-        d.migrationId(),
-        "process "
-            + d.pid()
-            + " (migration "
-            + d.migrationId()
-            + ") is still held in doubt: "
-            + why
-            + "; asking again");
   }
 
   void saveMigration(MigrationRecord r) {

@@ -12,7 +12,6 @@ import dev.ferry.transport.proto.NodeReply;
 import dev.ferry.transport.proto.NodeRequest;
 import dev.ferry.transport.proto.ProcessCommand;
 import dev.ferry.transport.proto.ProcessList;
-import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -102,23 +101,13 @@ final class NodeAgent {
             ProcessCommand cmd = r.getForwarded();
             String pid = cmd.getPid();
             if (cmd.getOpCase() == ProcessCommand.OpCase.MIGRATE
-                || cmd.getOpCase() == ProcessCommand.OpCase.CANCEL_MIGRATION) {
-              ProcessEntity.redeliver(rt, cmd); // needs the process's entity, wherever it now is
+                || cmd.getOpCase() == ProcessCommand.OpCase.CANCEL_MIGRATION
+                || rt.processes.isInDoubt(pid)) {
+              // Needs the process's entity, wherever it now is (one here holds requests for a
+              // process in doubt until it is settled).
+              ProcessEntity.redeliver(rt, cmd);
             } else if (rt.processes.has(pid)) {
               ProcessEntity.handle(rt, cmd, ProcessEntity.serveLocally(rt, pid, cmd));
-            } else if (rt.processes.isInDoubt(pid)) {
-              ProcessEntity.reply(
-                  rt,
-                  cmd,
-                  Wire.replyError(
-                      new FerryException(
-                          FerryException.Kind.UNAVAILABLE,
-                          "process "
-                              + pid
-                              + " arrived on node "
-                              + rt.nodeName
-                              + " just before it restarted; it runs again once its source has"
-                              + " said that the migration committed")));
             } else if (rt.processes.movedTo(pid).isPresent()
                 && rt.agent(rt.processes.movedTo(pid).get()).isPresent()) {
               rt.agent(rt.processes.movedTo(pid).get()).get().tell(r);
@@ -170,17 +159,7 @@ final class NodeAgent {
     if (live != null) {
       return b.addMigrations(live.record()).build();
     }
-    rt.store
-        .table(TableName.MIGRATIONS)
-        .get(id)
-        .ifPresent(
-            bytes -> {
-              try {
-                b.addMigrations(MigrationRecord.parseFrom(bytes));
-              } catch (IOException ignored) {
-                // corrupt: as if absent
-              }
-            });
+    rt.storedMigration(id).ifPresent(b::addMigrations);
     return b.build();
   }
 
@@ -188,17 +167,7 @@ final class NodeAgent {
     MigrationList.Builder b = MigrationList.newBuilder();
     Map<String, MigrationRecord> all = new HashMap<>();
     for (String id : rt.store.table(TableName.MIGRATIONS).keys()) {
-      rt.store
-          .table(TableName.MIGRATIONS)
-          .get(id)
-          .ifPresent(
-              bytes -> {
-                try {
-                  all.put(id, MigrationRecord.parseFrom(bytes));
-                } catch (IOException ignored) {
-                  // a corrupt record is skipped
-                }
-              });
+      rt.storedMigration(id).ifPresent(m -> all.put(id, m)); // a corrupt record is skipped
     }
     rt.running.forEach((id, c) -> all.put(id, c.record()));
     List<MigrationRecord> list = new ArrayList<>(all.values());

@@ -204,16 +204,10 @@ final class ProcessEntity {
               .build());
       return Behaviors.same();
     }
-    var known = rt.store.table(dev.ferry.statestore.TableName.MIGRATIONS).get(m.getMigrationId());
+    var known = rt.storedMigration(m.getMigrationId()); // (an unreadable one: treated as new)
     if (known.isPresent()) {
-      try {
-        reply(
-            cmd,
-            ProcessReply.newBuilder().setMigration(MigrationRecord.parseFrom(known.get())).build());
-        return Behaviors.same();
-      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
-        // fall through: treat as new
-      }
+      reply(cmd, ProcessReply.newBuilder().setMigration(known.get()).build());
+      return Behaviors.same();
     }
     String strategyName = m.getStrategy().isEmpty() ? "data-segment" : m.getStrategy();
     MigrationStrategy strategy = rt.strategies.get(strategyName).orElse(null);

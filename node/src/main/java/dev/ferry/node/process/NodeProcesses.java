@@ -189,9 +189,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
       Entry e;
       try {
-        e =
-            new Entry(
-                id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
+        e = storedEntry(id, rec);
       } catch (IOException ex) {
         log.error("sandbox of process {} cannot be opened: {}", id, ex.toString());
         continue;
@@ -242,6 +240,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       }
     }
     store.sync();
+  }
+
+  /** The entry of a process whose record, logs and sandbox this node has stored. */
+  private Entry storedEntry(String id, ProcessRecord rec) throws IOException {
+    return new Entry(id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1118,9 +1121,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       ProcessImage image,
       Engine engine) {
     Engine eng = engine != null ? engine : defaultEngine;
-    // (with the engine it is restored under, for a restore after a restart: settleInDoubt)
-    ProcessRecord adopted =
-        writeIncoming(migrationId, bundle).toBuilder().setEngine(eng.wireName()).build();
+    ProcessRecord adopted = writeIncoming(migrationId, bundle, eng);
     // (an empty sandbox needs no sync: a lost one is made again, empty, when the process opens it)
     boolean copiedFiles = !bundle.getSharedFiles() && bundle.getFilesCount() > 0;
     // The store's transaction and its sync run on another thread, while this one rebuilds the
@@ -1272,30 +1273,31 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /**
    * Writes an incoming process's module and sandbox; {@link #storeIncoming} writes the rest. Until
    * it runs it is invisible; {@link #abortIncoming} removes it, and so does the next start of the
-   * node.
+   * node. Returns its record here, with the engine it is restored under (for a restore after a
+   * restart too: {@link #settleInDoubt}).
    */
   private ProcessRecord writeIncoming(
-      String migrationId, dev.ferry.transport.proto.MigrationBundle b) {
+      String migrationId, dev.ferry.transport.proto.MigrationBundle b, Engine engine) {
     refuseWhenClosing();
     ProcessRecord rec = b.getRecord();
     String pid = rec.getId();
     if (processes.containsKey(pid)) {
       throw FerryException.conflict("process " + pid + " is already on node " + nodeName);
     }
-    for (InDoubt d : inDoubt.values()) {
-      if (d.pid().equals(pid)) {
-        throw FerryException.conflict(
-            "node "
-                + nodeName
-                + " still holds "
-                + pid
-                + " from migration "
-                + d.migrationId()
-                + ", until node "
-                + d.fromNode()
-                + " says how that one ended");
-      }
-    }
+    inDoubtOf(pid)
+        .ifPresent(
+            d -> {
+              throw FerryException.conflict(
+                  "node "
+                      + nodeName
+                      + " still holds "
+                      + pid
+                      + " from migration "
+                      + d.migrationId()
+                      + ", until node "
+                      + d.fromNode()
+                      + " says how that one ended");
+            });
     if (!b.getModule().isEmpty()) {
       modules.putVerbatim(b.getModule().toByteArray());
     }
@@ -1323,7 +1325,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             ex);
       }
     }
-    return rec.toBuilder().setState(ProcessRecord.State.MIGRATING).setNode(nodeName).build();
+    return rec.toBuilder()
+        .setState(ProcessRecord.State.MIGRATING)
+        .setNode(nodeName)
+        .setEngine(engine.wireName())
+        .build();
   }
 
   /** An incoming process's logs, image and record, in one transaction; the caller syncs. */
@@ -1431,21 +1437,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     }
     Entry e;
     try {
-      e =
-          new Entry(
-              pid, rec, new ProcessLog(pid, store.logs()), new Sandbox(sandboxes.resolve(pid)));
+      e = storedEntry(pid, rec);
     } catch (IOException ex) {
       throw new FerryException(
           FerryException.Kind.INTERNAL, "the sandbox of in-doubt " + pid + " cannot be opened", ex);
     }
     synchronized (e) {
-      Engine engine;
       try {
-        engine = rec.getEngine().isEmpty() ? defaultEngine : Engine.parse(rec.getEngine());
-      } catch (RuntimeException ex) {
-        engine = defaultEngine;
-      }
-      try {
+        // (the engine receiveIncoming recorded)
+        Engine engine = Engine.parse(rec.getEngine());
         restoreLocked(e, engine, storedImage(e), w -> arrivedMarks(w, migrationId, pid));
         log.info(
             "migration {} of {} committed at {}: the process runs here",
@@ -1510,7 +1510,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** True if this node holds {@code pid} in doubt (see {@link #settleInDoubt}). */
   public boolean isInDoubt(String pid) {
-    return inDoubt.values().stream().anyMatch(d -> d.pid().equals(pid));
+    return inDoubtOf(pid).isPresent();
+  }
+
+  private java.util.Optional<InDoubt> inDoubtOf(String pid) {
+    return inDoubt.values().stream().filter(d -> d.pid().equals(pid)).findFirst();
   }
 
   /** Migrations whose process this node holds in doubt (see {@link #settleInDoubt}). */
