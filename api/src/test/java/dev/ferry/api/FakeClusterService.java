@@ -306,6 +306,17 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
     end(m, "aborted", error);
   }
 
+  /**
+   * Makes a migration one its destination holds in doubt (it restarted holding the process and its
+   * source cannot say whether it committed); the process is the destination's, not running.
+   */
+  public synchronized void holdInDoubt(String id) {
+    FakeMigration m = migrationOrThrow(id);
+    m.state = "in_doubt";
+    m.error = "node " + m.to + " restarted holding the process and waits for node " + m.from;
+    published(m);
+  }
+
   public synchronized String migrationState(String id) {
     return migrationOrThrow(id).state;
   }
@@ -744,11 +755,44 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
       return failed(
           FerryException.conflict("migration " + id + " has already ended (" + m.state + ")"));
     }
+    if (m.state.equals("in_doubt")) {
+      return failed(
+          FerryException.conflict(
+              "migration " + id + " is in doubt: node " + m.to + " holds the process"));
+    }
     if (m.state.equals("restoring")) {
       // Past the point of no return: like a node's coordinator, it goes on and commits.
       return done(info(m));
     }
     end(m, "cancelled", "cancelled by the operator");
+    return done(info(m));
+  }
+
+  @Override
+  public synchronized CompletionStage<MigrationInfo> commitInDoubt(String id) {
+    FakeMigration m = migrations.get(id);
+    if (m == null) {
+      return failed(noMigration(id));
+    }
+    if (!m.state.equals("in_doubt")) {
+      return failed(
+          FerryException.conflict(
+              "migration "
+                  + id
+                  + " is "
+                  + m.state
+                  + ", not in doubt: only a migration a"
+                  + " destination holds in doubt can be committed by hand"));
+    }
+    end(
+        m,
+        "committed",
+        "committed by an operator on node "
+            + m.to
+            + " (node "
+            + m.from
+            + " is not in the cluster)");
+    get(m.pid).node = m.to;
     return done(info(m));
   }
 

@@ -251,6 +251,70 @@ class MigrationFaultTest {
   }
 
   /**
+   * The destination crashes right after its answer (the source commits), and the source then leaves
+   * the cluster for good: back, the destination holds the process in doubt, with nobody to ask. The
+   * cluster lists the migration {@code in_doubt}; it cannot be cancelled; an operator commits it by
+   * hand; the process then ends at the destination as if untouched, listed once.
+   */
+  @Test
+  void aMigrationInDoubtWhoseSourceIsGoneIsCommittedByHandAndEndsAtItsDestination() {
+    // n3 (interpreter) is the source, n2 the destination: n1, the seed, stays up.
+    String[] started = new String[1];
+    JsonNode m =
+        haltingAt(
+            n(2),
+            "halt-after-answer",
+            "destination",
+            () -> {
+              started[0] = startLines(n(3).api(), MORE_LINES);
+              return n(1).api().migrateAndWait(started[0], "n2");
+            });
+    String pid = started[0];
+    assertEquals("committed", m.path("state").asText(), "the source had its answer: " + m);
+    String id = m.path("id").asText();
+    n(3).stop(); // leaves the cluster: gone for good, as far as the destination can tell
+
+    n(2).start();
+    NodeApi api = n(1).api();
+    api.awaitNodesUp(2, DOWNING_PATIENCE);
+    JsonNode held = awaitMigrationState(api, id, "in_doubt");
+    assertEquals("n2", held.path("toNode").asText(), "reported by the destination: " + held);
+    assertTrue(held.path("error").asText().contains("waits for node n3"), "says why: " + held);
+    NodeApi.Answer cancel = api.cancelMigration(id);
+    assertRefused(cancel, 409, "a cancel of a migration in doubt");
+    assertTrue(cancel.text().contains("is in doubt"), cancel.text());
+
+    NodeApi.Answer a = api.post("/v1/migrations/" + id + "/commit");
+    assertEquals(200, a.status(), a.text());
+    assertEquals("committed", a.json().path("state").asText(), a.text());
+    assertTrue(
+        a.json().path("error").asText().contains("node n3 is not in the cluster"),
+        "says by whom and why: " + a.text());
+    NodeApi.Answer again = api.post("/v1/migrations/" + id + "/commit");
+    assertRefused(again, 409, "a second commit by hand");
+    assertTrue(again.text().contains("is committed, not in doubt"), again.text());
+    assertEndedAsIfUntouched(api, pid, awaitFinalPatiently(api, pid), "n2", MORE_LINES);
+    assertListedOnceOn(pid, "n2", List.of(n(1), n(2)));
+  }
+
+  /** Polls the migration's record until it is in {@code state}; returns it. */
+  private static JsonNode awaitMigrationState(NodeApi api, String id, String state) {
+    long deadline = System.nanoTime() + MIGRATION_TIMEOUT.toNanos();
+    JsonNode last = null;
+    while (System.nanoTime() < deadline) {
+      NodeApi.Answer a = api.get("/v1/migrations/" + id);
+      if (a.status() == 200) {
+        last = a.json();
+        if (last.path("state").asText().equals(state)) {
+          return last;
+        }
+      }
+      DaemonProcess.sleep(200);
+    }
+    throw new AssertionError("migration " + id + " never " + state + "; last: " + last);
+  }
+
+  /**
    * The destination stores the process durably, then crashes before it answers: the source gets no
    * answer, finds the process not running there, and resumes it. The destination, back, must ask
    * and drop its copy (not run it too); the process ends at the source as if untouched.

@@ -220,6 +220,10 @@ public final class ApiClient {
     return json(send(request(migrationPath(id)).DELETE().build()));
   }
 
+  public JsonNode commitInDoubt(String id) throws CliException {
+    return json(send(post(migrationPath(id) + "/commit")));
+  }
+
   /** Receives the events of {@link #events}; returns false to stop listening. */
   @FunctionalInterface
   public interface EventListener {

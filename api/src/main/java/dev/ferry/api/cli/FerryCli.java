@@ -42,6 +42,7 @@ import picocli.CommandLine.Spec;
       MigrateCommand.class,
       MigrationsCommand.class,
       CancelCommand.class,
+      CommitCommand.class,
       EventsCommand.class,
       DaemonCommand.class,
       DemoCommand.class,

@@ -168,6 +168,9 @@ public final class FerryRoutes extends AllDirectives {
     t.add(
         new Handled(
             new Endpoint("DELETE", "/v1/migrations/{id}"), p -> cancelMigration(p.get("id"))));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/migrations/{id}/commit"), p -> commitInDoubt(p.get("id"))));
     t.add(new Handled(new Endpoint("GET", "/v1/events"), p -> events()));
     return Collections.unmodifiableList(t);
   }
@@ -520,6 +523,15 @@ public final class FerryRoutes extends AllDirectives {
 
   private Route migration(String id) {
     return respond(service.migration(id).thenApply(m -> json(200, m)));
+  }
+
+  /**
+   * Commits by hand a migration held in doubt (its source is gone): 200 with the record, committed.
+   * The destination asks the source first, so this may take a few seconds.
+   */
+  private Route commitInDoubt(String id) {
+    return withoutRequestTimeout(
+        () -> respond(service.commitInDoubt(id).thenApply(m -> json(200, m))));
   }
 
   /**

@@ -269,6 +269,27 @@ class ClusterCliTest {
     assertEquals(ExitCodes.NOT_FOUND, ferry("cancel", "m-404").exitCode());
   }
 
+  @Test
+  void commitCommitsAMigrationInDoubtOnceThenExits4() {
+    String pid = service.start();
+    String id = migrate(pid);
+    service.advance(id);
+    Result r = ferry("commit", id);
+    assertEquals(ExitCodes.CONFLICT, r.exitCode(), r.stderr());
+    assertTrue(r.stderr().contains("is freezing, not in doubt"), r.stderr());
+
+    service.holdInDoubt(id);
+    r = ferry("migrations");
+    assertTrue(r.stdout().contains(" in_doubt "), r.stdout());
+    r = ferry("commit", id);
+    assertEquals(0, r.exitCode(), r.stderr());
+    assertTrue(r.stdout().startsWith(id + " committed\ncommitted by an operator"), r.stdout());
+    assertEquals("n2", service.node(pid));
+
+    assertEquals(ExitCodes.CONFLICT, ferry("commit", id).exitCode());
+    assertEquals(ExitCodes.NOT_FOUND, ferry("commit", "m-404").exitCode());
+  }
+
   // ---------------------------------------------------------------- events
 
   @Test
@@ -346,7 +367,7 @@ class ClusterCliTest {
   @Test
   void helpListsTheClusterCommands() {
     Result r = ferry("--help");
-    for (String c : List.of("nodes", "migrate", "migrations", "cancel", "events")) {
+    for (String c : List.of("nodes", "migrate", "migrations", "cancel", "commit", "events")) {
       assertTrue(r.stdout().contains("  " + c + " "), c + " missing from:\n" + r.stdout());
     }
   }

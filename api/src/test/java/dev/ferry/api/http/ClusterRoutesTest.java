@@ -293,6 +293,35 @@ class ClusterRoutesTest {
   }
 
   @Test
+  void aMigrationInDoubtIsListedAsSuchAndCommittedByHandOnce() throws Exception {
+    String pid = service.start();
+    String id = startMigration(pid);
+    service.advance(id);
+    assertError(
+        server.post("/v1/migrations/" + id + "/commit", null),
+        409,
+        "CONFLICT",
+        "is freezing, not in doubt");
+    service.holdInDoubt(id);
+    HttpResponse<String> r = server.get("/v1/migrations/" + id);
+    assertEquals("in_doubt", json(r.body()).path("state").asText(), r.body());
+    assertError(delete("/v1/migrations/" + id), 409, "CONFLICT", "is in doubt");
+
+    r = server.post("/v1/migrations/" + id + "/commit", null);
+    assertEquals(200, r.statusCode(), r.body());
+    assertEquals("committed", json(r.body()).path("state").asText(), r.body());
+    assertTrue(
+        json(r.body()).path("error").asText().contains("committed by an operator"), r.body());
+    assertEquals("n2", service.node(pid));
+    assertError(
+        server.post("/v1/migrations/" + id + "/commit", null),
+        409,
+        "CONFLICT",
+        "is committed, not in doubt");
+    assertError(server.post("/v1/migrations/m-404/commit", null), 404, "NOT_FOUND", "m-404");
+  }
+
+  @Test
   void aCancellationThatComesAfterThePointOfNoReturnIs409OnceItCommits() throws Exception {
     String pid = service.start();
     String id = startMigration(pid);

@@ -666,7 +666,7 @@ class FerryRoutesTest {
   @Test
   void endpointsAreListedOnce() {
     List<Endpoint> endpoints = server.routes.endpoints();
-    assertEquals(17, endpoints.size());
+    assertEquals(18, endpoints.size());
     assertEquals(endpoints.size(), new java.util.HashSet<>(endpoints).size());
   }
 }

@@ -414,18 +414,24 @@ public final class ClusterProcessService implements ClusterService {
               for (NodeReply r : replies) {
                 r.getMigrations()
                     .getMigrationsList()
-                    .forEach(
-                        m ->
-                            byId.merge(
-                                m.getId(),
-                                m,
-                                (a, b) ->
-                                    a.getFinishedAtMicros() >= b.getFinishedAtMicros() ? a : b));
+                    .forEach(m -> byId.merge(m.getId(), m, ClusterProcessService::latest));
               }
               List<MigrationRecord> all = new ArrayList<>(byId.values());
               all.sort(Comparator.comparingLong(MigrationRecord::getRequestedAtMicros).reversed());
               return all;
             });
+  }
+
+  /**
+   * Of two records of one migration from different nodes, the one to show: the one that ended last;
+   * of two that have not ended, the destination's "in doubt" (its source's record of a migration it
+   * has not settled yet says less).
+   */
+  private static MigrationRecord latest(MigrationRecord a, MigrationRecord b) {
+    if (a.getFinishedAtMicros() != b.getFinishedAtMicros()) {
+      return a.getFinishedAtMicros() > b.getFinishedAtMicros() ? a : b;
+    }
+    return b.getState() == MigrationRecord.State.IN_DOUBT ? b : a;
   }
 
   @Override
@@ -440,7 +446,7 @@ public final class ClusterProcessService implements ClusterService {
             replies ->
                 replies.stream()
                     .flatMap(r -> r.getMigrations().getMigrationsList().stream())
-                    .max(Comparator.comparingLong(MigrationRecord::getFinishedAtMicros))
+                    .reduce(ClusterProcessService::latest)
                     .orElseThrow(
                         () -> FerryException.notFound("no migration '" + id + "' in the cluster")));
   }
@@ -463,12 +469,56 @@ public final class ClusterProcessService implements ClusterService {
                         + m.getState().name().toLowerCase(Locale.ROOT)
                         + ")");
               }
+              if (m.getState() == MigrationRecord.State.IN_DOUBT) {
+                throw FerryException.conflict(
+                    "migration "
+                        + id
+                        + " is in doubt: node "
+                        + m.getToNode()
+                        + " holds the process and waits for node "
+                        + m.getFromNode()
+                        + " to say whether it committed; it cannot be cancelled");
+              }
               return ask(
                   m.getPid(),
                   ProcessCommand.newBuilder()
                       .setCancelMigration(CancelMigration.newBuilder().setMigrationId(id)));
             })
         .thenApply(r -> ProtoRecords.migration(r.getMigration()));
+  }
+
+  @Override
+  public CompletionStage<MigrationInfo> commitInDoubt(String id) {
+    return migrationRecord(id)
+        .thenCompose(
+            m -> {
+              if (m.getState() != MigrationRecord.State.IN_DOUBT) {
+                throw FerryException.conflict(
+                    "migration "
+                        + id
+                        + " is "
+                        + m.getState().name().toLowerCase(Locale.ROOT)
+                        + ", not in doubt: only a migration a destination holds in doubt can be"
+                        + " committed by hand");
+              }
+              var agent =
+                  rt.agent(m.getToNode())
+                      .orElseThrow(
+                          () ->
+                              new FerryException(
+                                  FerryException.Kind.UNAVAILABLE,
+                                  "node " + m.getToNode() + " is not in the cluster"));
+              // The destination asks the source first (up to 5 s).
+              return NodeAgent.ask(
+                  rt, agent, NodeRequest.newBuilder().setCommitInDoubt(id), Duration.ofSeconds(10));
+            })
+        .thenApply(
+            r -> {
+              if (r.hasError()) {
+                throw Wire.exception(r.getError());
+              }
+              return ProtoRecords.migration(r.getMigrations().getMigrations(0));
+            });
   }
 
   @Override

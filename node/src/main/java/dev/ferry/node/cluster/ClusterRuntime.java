@@ -454,6 +454,144 @@ public final class ClusterRuntime {
     }
   }
 
+  /** The record a node reports for a migration whose process it holds in doubt. */
+  MigrationRecord inDoubtRecord(NodeProcesses.InDoubt d) {
+    return MigrationRecord.newBuilder()
+        .setId(d.migrationId())
+        .setPid(d.pid())
+        .setFromNode(d.fromNode())
+        .setToNode(nodeName)
+        .setState(MigrationRecord.State.IN_DOUBT)
+        .setError(
+            "node "
+                + nodeName
+                + " restarted holding the process, before it recorded that it runs there, and"
+                + " waits for node "
+                + d.fromNode()
+                + " to say whether the migration committed (held since "
+                + java.time.Instant.EPOCH.plus(
+                    d.heldSinceMicros(), java.time.temporal.ChronoUnit.MICROS)
+                + "); if that node is gone for good, `ferry commit "
+                + d.migrationId()
+                + "` runs the process here")
+        .build();
+  }
+
+  /**
+   * An operator commits by hand a migration this node holds in doubt: the process runs here. Only
+   * when the source cannot say how the migration ended (it has left the cluster, or came back
+   * without its record of it); while it can, its word settles it (and a "not committed" refuses the
+   * request, the copy held here being dropped). Refused while any member is unreachable: the source
+   * may be one of them and still run the process. Returns the migration's final record, stored
+   * here.
+   */
+  MigrationRecord commitInDoubt(String migrationId) {
+    NodeProcesses.InDoubt d =
+        processes.inDoubt().stream()
+            .filter(x -> x.migrationId().equals(migrationId))
+            .findFirst()
+            .orElseThrow(
+                () ->
+                    dev.ferry.node.service.FerryException.conflict(
+                        "node "
+                            + nodeName
+                            + " holds no process in doubt from migration "
+                            + migrationId
+                            + " (settled meanwhile?)"));
+    String why;
+    var agent = agent(d.fromNode());
+    if (agent.isPresent()) {
+      NodeReply r;
+      try {
+        r =
+            NodeAgent.ask(
+                    this,
+                    agent.get(),
+                    NodeRequest.newBuilder()
+                        .setMigrationOutcome(
+                            dev.ferry.transport.proto.OutcomeQuery.newBuilder()
+                                .setMigrationId(d.migrationId())
+                                .setPid(d.pid())),
+                    Duration.ofSeconds(5))
+                .toCompletableFuture()
+                .get(6, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (Exception e) {
+        r = null;
+      }
+      if (r == null || r.hasError() || !r.hasOutcome()) {
+        throw dev.ferry.node.service.FerryException.conflict(
+            "node "
+                + d.fromNode()
+                + " is in the cluster but did not answer"
+                + (r != null && r.hasError() ? " (" + r.getError().getMessage() + ")" : "")
+                + ": it may still have the process; try again, or once it has left the cluster");
+      }
+      var o = r.getOutcome();
+      switch (o.getOutcome()) {
+        case COMMITTED:
+          why = "node " + d.fromNode() + " says it committed";
+          break;
+        case NOT_COMMITTED:
+          processes.settleInDoubt(d.migrationId(), false);
+          throw dev.ferry.node.service.FerryException.conflict(
+              "node "
+                  + d.fromNode()
+                  + " says migration "
+                  + migrationId
+                  + " did not commit ("
+                  + o.getDetail()
+                  + "): the process is that node's; the copy held here was dropped");
+        case UNKNOWN:
+          why = o.getDetail();
+          break;
+        default:
+          throw dev.ferry.node.service.FerryException.conflict(
+              "node "
+                  + d.fromNode()
+                  + " is still settling migration "
+                  + migrationId
+                  + " ("
+                  + o.getDetail()
+                  + "); try again in a few seconds");
+      }
+    } else {
+      var unreachable = Cluster.get(system).state().getUnreachable();
+      if (!unreachable.isEmpty()) {
+        throw dev.ferry.node.service.FerryException.conflict(
+            "node "
+                + d.fromNode()
+                + " does not answer, and "
+                + unreachable.size()
+                + " member(s) of the cluster are unreachable: it may be one of them and still"
+                + " have the process; try again once the cluster has downed them");
+      }
+      why = "node " + d.fromNode() + " is not in the cluster";
+    }
+    var info =
+        processes
+            .settleInDoubt(d.migrationId(), true)
+            .orElseThrow(
+                () ->
+                    dev.ferry.node.service.FerryException.conflict(
+                        "migration " + migrationId + " was settled meanwhile"));
+    place(info.id(), selfAddress());
+    MigrationRecord end =
+        inDoubtRecord(d).toBuilder()
+            .setState(MigrationRecord.State.COMMITTED)
+            .setFinishedAtMicros(ProtoRecords.nowMicros())
+            .setError(
+                "committed by an operator on node "
+                    + nodeName
+                    + " ("
+                    + why
+                    + "): the process runs here from the image that arrived")
+            .build();
+    log.warn("migration {} of {}: {}", migrationId, d.pid(), end.getError());
+    saveMigration(end);
+    store.sync();
+    return end;
+  }
+
   /**
    * Asks {@code node}'s agent (5 s at most) on behalf of something a restart left unsettled. No
    * answer, or an error: null, and a warning at most once a minute per {@code key}.

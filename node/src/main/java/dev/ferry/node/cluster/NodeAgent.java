@@ -83,6 +83,19 @@ final class NodeAgent {
                   .setOutcome(rt.outcome(r.getMigrationOutcome().getMigrationId()))
                   .build());
           break;
+        case COMMIT_IN_DOUBT:
+          // Asks the source first (up to 5 s): not on the agent's thread.
+          CompletableFuture.supplyAsync(() -> rt.commitInDoubt(r.getCommitInDoubt()))
+              .whenComplete(
+                  (m, ex) ->
+                      reply(
+                          r,
+                          ex == null
+                              ? NodeReply.newBuilder()
+                                  .setMigrations(MigrationList.newBuilder().addMigrations(m))
+                                  .build()
+                              : NodeReply.newBuilder().setError(Wire.error(ex)).build()));
+          break;
         case ABORT_INCOMING:
           {
             String id = r.getAbortIncoming().getMigrationId();
@@ -160,6 +173,9 @@ final class NodeAgent {
       return b.addMigrations(live.record()).build();
     }
     rt.storedMigration(id).ifPresent(b::addMigrations);
+    rt.processes.inDoubt().stream()
+        .filter(d -> d.migrationId().equals(id))
+        .forEach(d -> b.addMigrations(rt.inDoubtRecord(d)));
     return b.build();
   }
 
@@ -170,6 +186,7 @@ final class NodeAgent {
       rt.storedMigration(id).ifPresent(m -> all.put(id, m)); // a corrupt record is skipped
     }
     rt.running.forEach((id, c) -> all.put(id, c.record()));
+    rt.processes.inDoubt().forEach(d -> all.put(d.migrationId(), rt.inDoubtRecord(d)));
     List<MigrationRecord> list = new ArrayList<>(all.values());
     b.addAllMigrations(list);
     return b.build();

@@ -1404,7 +1404,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * A process that arrived by migration {@code migrationId} from {@code fromNode} and was stored
    * here durably, but this node stopped before it recorded the process as running here.
    */
-  public record InDoubt(String migrationId, String pid, String fromNode) {}
+  public record InDoubt(String migrationId, String pid, String fromNode, long heldSinceMicros) {}
+
+  /** Held while an in-doubt migration is settled: by its source's answer or by an operator. */
+  private final Object settling = new Object();
 
   /**
    * The source of an in-doubt migration has said how it ended. Committed: the process runs here,
@@ -1414,6 +1417,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * dropped (the source has the process). Returns the process if it is now this node's.
    */
   public java.util.Optional<ProcessInfo> settleInDoubt(String migrationId, boolean committed) {
+    synchronized (settling) {
+      return settleInDoubtLocked(migrationId, committed);
+    }
+  }
+
+  private java.util.Optional<ProcessInfo> settleInDoubtLocked(
+      String migrationId, boolean committed) {
     InDoubt d = inDoubt.get(migrationId);
     if (d == null) {
       return java.util.Optional.empty();
@@ -1549,7 +1559,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         abortIncoming(migrationId);
         continue;
       }
-      inDoubt.put(migrationId, new InDoubt(migrationId, pid, from));
+      inDoubt.put(migrationId, new InDoubt(migrationId, pid, from, nowMicros()));
       pids.add(pid);
       log.warn(
           "process {} arrived by migration {} from node {} just before this node stopped;"

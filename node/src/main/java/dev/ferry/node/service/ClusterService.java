@@ -31,6 +31,18 @@ public interface ClusterService extends ProcessService {
   /** Cancels a migration that has not committed; the process runs on at its source. */
   CompletionStage<MigrationInfo> cancelMigration(String id);
 
+  /**
+   * Commits by hand a migration held in doubt ({@code in_doubt}): its destination restarted holding
+   * the process durably, before it recorded that it runs there, and its source cannot say whether
+   * the migration committed (it has left the cluster, or came back without its record of it). The
+   * destination then runs the process. Any other state, a source that can still answer, or an
+   * unreachable member: a conflict, nothing changed. For when the source is gone for good. If it
+   * comes back with the migration unfinished in its records, it drops the copy its stop left (the
+   * destination holds the process); if it had recorded the migration aborted (it resumed the
+   * process, then was lost), its copy stays failed or checkpointed there and must not be restored.
+   */
+  CompletionStage<MigrationInfo> commitInDoubt(String id);
+
   /** Subscribes to the cluster-wide event stream (from now on). */
   Subscription subscribe(Consumer<FerryEvent> listener);
 
