@@ -60,7 +60,9 @@ public final class FerryStore implements AutoCloseable {
   private static final int MAX_DBS = 32;
   private static final int MAX_READERS = 1024;
   private static final int MAX_IDLE_READERS = 64;
-  private static final int FORMAT = 1;
+
+  /** 2: large values may have their chunks under a base of their own (staged values). */
+  private static final int FORMAT = 2;
 
   // errno values (Linux; ENOSPC and EIO are the same on macOS).
   private static final int EIO = 5;
@@ -97,6 +99,14 @@ public final class FerryStore implements AutoCloseable {
     }
     this.logs = new LmdbLogStore(this, env.openDbi("logs", DbiFlags.MDB_CREATE));
     checkFormat(env.openDbi("format", DbiFlags.MDB_CREATE));
+    write(
+        () -> "remove the pieces of values staged before the store was last closed",
+        txn -> {
+          for (LmdbTable t : tables.values()) {
+            t.deleteOrphanChunks(txn);
+          }
+          return null;
+        });
   }
 
   /**
@@ -367,6 +377,13 @@ public final class FerryStore implements AutoCloseable {
         return;
       }
       int version = found.remaining() == 4 ? Bytes.intAt(found, 0) : -1;
+      if (version == 1) {
+        // Format 2 adds staged values (LmdbTable); a format-1 store is a format-2 store without
+        // them. Recorded, so that a Ferry that reads only format 1 refuses it from now on.
+        format.reserve(txn, Bytes.key(key), 4).putInt(0, FORMAT);
+        txn.commit();
+        return;
+      }
       if (version != FORMAT) {
         throw new StoreException(
             "the store at "
@@ -461,6 +478,23 @@ public final class FerryStore implements AutoCloseable {
           () -> current[0],
           t -> {
             target.put(t, k, value);
+            return null;
+          });
+    }
+
+    @Override
+    public void putStaged(StagedValue value) {
+      check();
+      if (!(value instanceof LmdbTable.Staged staged)
+          || staged.owner() != tables.get(value.table())) {
+        throw new IllegalArgumentException("not a value staged in this store: " + value);
+      }
+      current[0] = "write batch (publish staged " + value.table() + "/" + value.key() + ")";
+      joined(
+          txn,
+          () -> current[0],
+          t -> {
+            staged.publish(t);
             return null;
           });
     }

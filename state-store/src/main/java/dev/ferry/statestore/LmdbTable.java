@@ -32,7 +32,14 @@ import org.lmdbjava.Txn;
  * caller's array into LMDB's page: no direct buffer is allocated for values at all. Chunk keys have
  * a fixed 4-byte suffix, so two different keys can never produce the same chunk key, and {@link
  * #keys} never sees chunks (they are in the other database). All chunks of a value are written,
- * replaced and deleted in the same transaction as its head entry.
+ * replaced and deleted in the same transaction as its head entry, except those of a staged value.
+ *
+ * <p>A staged value ({@link StagedValue}, format 2 of the store) has its chunks written ahead, each
+ * in its own transaction, under a base of their own: its key, a 0xFF byte (never in UTF-8, so never
+ * in a key) and six random bytes, so that two stagings of one key never share chunks. Its head,
+ * written when it is published, says so and names the base: {@code [2][length:8][count:4][size:4]
+ * [base]}. Chunks that no head owns (a staged value not published when the store was closed) are
+ * removed when the store is opened.
  */
 final class LmdbTable implements Table {
   /**
@@ -43,7 +50,21 @@ final class LmdbTable implements Table {
 
   private static final byte INLINE = 0;
   private static final byte CHUNKED = 1;
+
+  /** Chunked, with chunks under a base of their own, written ahead (a {@link StagedValue}). */
+  private static final byte STAGED = 2;
+
   private static final int HEADER_BYTES = 1 + 8 + 4 + 4;
+
+  /**
+   * A staged value's chunk base: its key, this byte (never in UTF-8, so never in a key) and {@link
+   * #STAGE_TAG_BYTES} random bytes: two stagings of one key (a migration tried again while the
+   * first attempt's pieces are still being removed) never write the same chunks.
+   */
+  private static final byte STAGE_MARK = (byte) 0xFF;
+
+  private static final int STAGE_TAG_BYTES = 6;
+  private static final java.security.SecureRandom STAGE_TAGS = new java.security.SecureRandom();
 
   private final FerryStore store;
   private final TableName name;
@@ -123,6 +144,173 @@ final class LmdbTable implements Table {
         });
   }
 
+  @Override
+  public StagedValue stage(String key, long length) {
+    byte[] k = encode(key);
+    if (length <= 0 || length > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("cannot stage a value of " + length + " bytes");
+    }
+    if (contains(key)) {
+      throw new IllegalStateException(
+          describe(key) + " has a value: a staged one cannot replace it");
+    }
+    return new Staged(key, k, length);
+  }
+
+  /** A value of this table whose chunks are written ahead of its head. */
+  final class Staged implements StagedValue {
+    private final String key;
+    private final byte[] keyBytes;
+    private final byte[] k; // the chunks' base
+    private final long length;
+    private final boolean[] written;
+    private int missing;
+    private boolean published;
+    private boolean discarded;
+
+    Staged(String key, byte[] k, long length) {
+      this.key = key;
+      byte[] tag = new byte[STAGE_TAG_BYTES];
+      STAGE_TAGS.nextBytes(tag);
+      this.k = new byte[k.length + 1 + STAGE_TAG_BYTES];
+      System.arraycopy(k, 0, this.k, 0, k.length);
+      this.k[k.length] = STAGE_MARK;
+      System.arraycopy(tag, 0, this.k, k.length + 1, STAGE_TAG_BYTES);
+      this.keyBytes = k;
+      this.length = length;
+      int count = (int) ((length + (long) CHUNK_BYTES - 1) / CHUNK_BYTES);
+      this.written = new boolean[count];
+      this.missing = count;
+    }
+
+    LmdbTable owner() {
+      return LmdbTable.this;
+    }
+
+    @Override
+    public TableName table() {
+      return name;
+    }
+
+    @Override
+    public String key() {
+      return key;
+    }
+
+    @Override
+    public long length() {
+      return length;
+    }
+
+    @Override
+    public int pieces() {
+      return written.length;
+    }
+
+    @Override
+    public int pieceBytes() {
+      return CHUNK_BYTES;
+    }
+
+    @Override
+    public synchronized void writePiece(int index, byte[] src, int offset) {
+      if (published || discarded || written[index]) {
+        throw new IllegalStateException(
+            "piece " + index + " of staged " + describe(key) + " cannot be written now");
+      }
+      int n = pieceLength(index);
+      store.write(
+          () -> "write piece " + index + " of staged " + describe(key) + " (" + n + " bytes)",
+          txn -> {
+            chunks.reserve(txn, chunkKey(k, index), n).put(0, src, offset, n);
+            return null;
+          });
+      written[index] = true;
+      missing--;
+    }
+
+    @Override
+    public synchronized boolean complete() {
+      return missing == 0;
+    }
+
+    @Override
+    public synchronized void discard() {
+      if (published || discarded) {
+        return;
+      }
+      discarded = true;
+      store.write(
+          () -> "discard staged " + describe(key),
+          txn -> {
+            for (int i = 0; i < written.length; i++) {
+              if (written[i]) {
+                chunks.delete(txn, chunkKey(k, i));
+              }
+            }
+            return null;
+          });
+    }
+
+    /** Writes the head, in the caller's transaction: the value is then its key's. */
+    synchronized void publish(Txn<ByteBuffer> txn) {
+      if (published || discarded || missing > 0) {
+        throw new IllegalStateException(
+            "staged "
+                + describe(key)
+                + (missing > 0 ? " misses " + missing + " pieces" : " was published or discarded"));
+      }
+      if (heads.get(txn, Bytes.key(keyBytes)) != null) {
+        throw new IllegalStateException(describe(key) + " got a value while staged");
+      }
+      ByteBuffer target =
+          heads
+              .reserve(txn, Bytes.key(keyBytes), HEADER_BYTES + k.length)
+              .order(ByteOrder.BIG_ENDIAN);
+      target.put(0, STAGED);
+      target.putLong(1, length);
+      target.putInt(9, written.length);
+      target.putInt(13, CHUNK_BYTES);
+      target.put(HEADER_BYTES, k);
+      published = true;
+    }
+  }
+
+  /**
+   * Removes chunks that belong to no value: written ahead for a staged value that was never
+   * published because the node stopped first. Returns how many.
+   */
+  int deleteOrphanChunks(Txn<ByteBuffer> txn) {
+    int deleted = 0;
+    try (Cursor<ByteBuffer> cursor = chunks.openCursor(txn)) {
+      boolean found = cursor.first();
+      while (found) {
+        byte[] chunkKey = Bytes.copy(cursor.key());
+        byte[] base = java.util.Arrays.copyOf(chunkKey, chunkKey.length - 4);
+        int index = ByteBuffer.wrap(chunkKey, chunkKey.length - 4, 4).getInt();
+        int mark = base.length - 1 - STAGE_TAG_BYTES;
+        boolean staged = mark >= 0 && base[mark] == STAGE_MARK;
+        byte[] k = staged ? java.util.Arrays.copyOf(base, mark) : base;
+        ByteBuffer head = heads.get(txn, Bytes.keyB().put(k).flip());
+        boolean owned = false;
+        if (head != null && head.get(0) != INLINE) {
+          try {
+            Header h = Header.read(head, this, k);
+            owned = index < h.count() && java.util.Arrays.equals(h.base(), base);
+          } catch (StoreException corrupt) {
+            owned = true; // left alone: reading that value says what is wrong with it
+          }
+        }
+        if (!owned) {
+          cursor.delete();
+          deleted++;
+        }
+        found = cursor.next();
+      }
+    }
+    return deleted;
+  }
+
   /** The number of chunk entries, for tests: 0 once every large value is gone. */
   long chunkEntries() {
     return store.read(() -> "count chunks of " + name, txn -> chunks.stat(txn).entries);
@@ -144,7 +332,7 @@ final class LmdbTable implements Table {
     byte[] out = new byte[(int) header.length];
     int position = 0;
     for (int i = 0; i < header.count; i++) {
-      ByteBuffer chunk = chunks.get(txn, chunkKey(k, i));
+      ByteBuffer chunk = chunks.get(txn, chunkKey(header.base, i));
       if (chunk == null || position + chunk.remaining() > out.length) {
         throw corrupt(k, "chunk " + i + " of " + header.count + " is missing or too long");
       }
@@ -180,6 +368,10 @@ final class LmdbTable implements Table {
       ByteBuffer target = chunks.reserve(txn, chunkKey(k, i), n);
       target.put(0, value, base + offset, n);
     }
+    writeHead(txn, k, length, count);
+  }
+
+  private void writeHead(Txn<ByteBuffer> txn, byte[] k, long length, int count) {
     ByteBuffer target = heads.reserve(txn, Bytes.key(k), HEADER_BYTES).order(ByteOrder.BIG_ENDIAN);
     target.put(0, CHUNKED);
     target.putLong(1, length);
@@ -199,7 +391,7 @@ final class LmdbTable implements Table {
     }
     Header header = Header.read(head, this, k);
     for (int i = 0; i < header.count; i++) {
-      chunks.delete(txn, chunkKey(k, i));
+      chunks.delete(txn, chunkKey(header.base, i));
     }
   }
 
@@ -238,9 +430,15 @@ final class LmdbTable implements Table {
   }
 
   /** The head entry of a chunked value. */
-  private record Header(long length, int count) {
+  private record Header(long length, int count, byte[] base) {
     static Header read(ByteBuffer head, LmdbTable table, byte[] k) {
-      if (head.get(0) != CHUNKED || head.remaining() != HEADER_BYTES) {
+      byte[] base;
+      if (head.get(0) == CHUNKED && head.remaining() == HEADER_BYTES) {
+        base = k;
+      } else if (head.get(0) == STAGED && head.remaining() > HEADER_BYTES) {
+        base = new byte[head.remaining() - HEADER_BYTES];
+        head.get(HEADER_BYTES, base);
+      } else {
         throw table.corrupt(k, "unknown value format " + head.get(0));
       }
       long length = Bytes.longAt(head, 1);
@@ -248,7 +446,7 @@ final class LmdbTable implements Table {
       if (length < 0 || length > Integer.MAX_VALUE - 8 || count < 0) {
         throw table.corrupt(k, "bad header: length " + length + ", " + count + " chunks");
       }
-      return new Header(length, count);
+      return new Header(length, count, base);
     }
   }
 }

@@ -42,4 +42,12 @@ public interface Table {
 
   /** The size in bytes of the value under {@code key}, without reading it; -1 if absent. */
   long valueSize(String key);
+
+  /**
+   * Starts writing a value of {@code length} bytes for {@code key} ahead of the batch that will
+   * publish it ({@link StagedValue}).
+   *
+   * @throws IllegalStateException if {@code key} has a value
+   */
+  StagedValue stage(String key, long length);
 }

@@ -17,6 +17,15 @@ public interface WriteBatch {
    */
   void put(TableName table, String key, java.nio.ByteBuffer value);
 
+  /**
+   * Publishes a value whose pieces were written ahead ({@link Table#stage}): from this batch's
+   * commit on it is the value of its key.
+   *
+   * @throws IllegalStateException if a piece is missing, the value was discarded or published, or
+   *     its key got a value meanwhile
+   */
+  void putStaged(StagedValue value);
+
   /** Removes {@code key} from {@code table}, if present. */
   void delete(TableName table, String key);
 }

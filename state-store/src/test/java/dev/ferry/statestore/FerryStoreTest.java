@@ -201,6 +201,114 @@ class FerryStoreTest {
     assertArrayEquals(bytes("small"), images.get("v").orElseThrow());
   }
 
+  @Test
+  void aStagedValueIsInvisibleUntilPublishedThenReadsBackWhole() {
+    Table images = store.table(TableName.IMAGES);
+    byte[] around = random((5 << 20) + 100, 7);
+    int offset = 37;
+    int length = (5 << 20) + 11;
+    StagedValue v = images.stage("p1", length);
+    assertEquals(6, v.pieces());
+    // Out of order, as a spooler that falls behind might not, but may.
+    for (int i = v.pieces() - 1; i >= 0; i--) {
+      assertFalse(v.complete());
+      v.writePiece(i, around, offset + i * v.pieceBytes());
+      assertFalse(images.contains("p1"), "a staged value is invisible until published");
+    }
+    assertTrue(v.complete());
+    assertThrows(IllegalStateException.class, () -> v.writePiece(0, around, offset));
+
+    store.write(b -> b.putStaged(v));
+    assertArrayEquals(
+        java.util.Arrays.copyOfRange(around, offset, offset + length),
+        images.get("p1").orElseThrow());
+    store.close(); // a published value is the key's, like any other: kept when opened again
+    store = FerryStore.open(dir, MAP_SIZE);
+    images = store.table(TableName.IMAGES);
+    assertArrayEquals(
+        java.util.Arrays.copyOfRange(around, offset, offset + length),
+        images.get("p1").orElseThrow());
+    assertEquals(length, images.valueSize("p1"));
+    v.discard(); // published: nothing to discard
+    assertTrue(images.contains("p1"));
+    assertTrue(images.delete("p1"));
+    assertEquals(0, ((LmdbTable) images).chunkEntries());
+  }
+
+  @Test
+  void aStoreOfTheFormatBeforeStagedValuesIsOpenedAndMarkedAsTheNewOne() {
+    store.table(TableName.META).put("kept", bytes("yes"));
+    store.close();
+    try (org.lmdbjava.Env<java.nio.ByteBuffer> env =
+        org.lmdbjava.Env.create()
+            .setMaxDbs(64)
+            .setMapSize(MAP_SIZE)
+            .open(dir.toFile(), org.lmdbjava.EnvFlags.MDB_NOTLS)) {
+      org.lmdbjava.Dbi<java.nio.ByteBuffer> format = env.openDbi("format");
+      java.nio.ByteBuffer key = java.nio.ByteBuffer.allocateDirect(6).put(bytes("format")).flip();
+      java.nio.ByteBuffer one = java.nio.ByteBuffer.allocateDirect(4).putInt(0, 1);
+      format.put(key, one);
+    }
+    store = FerryStore.open(dir, MAP_SIZE);
+    assertArrayEquals(bytes("yes"), store.table(TableName.META).get("kept").orElseThrow());
+    store.close();
+    store = FerryStore.open(dir, MAP_SIZE); // and again, now as format 2
+    assertArrayEquals(bytes("yes"), store.table(TableName.META).get("kept").orElseThrow());
+  }
+
+  @Test
+  void aStagedValueThatIsNotPublishedLeavesNothing() {
+    final Table images = store.table(TableName.IMAGES);
+    LmdbTable table = (LmdbTable) images;
+    byte[] data = random(3 << 20, 8);
+    images.put("old", random(2 << 20, 9));
+    long before = table.chunkEntries();
+
+    assertThrows(IllegalStateException.class, () -> images.stage("old", data.length));
+    StagedValue v = images.stage("p2", data.length);
+    v.writePiece(0, data, 0);
+    // A missing piece: the batch fails and writes nothing.
+    assertThrows(
+        IllegalStateException.class,
+        () ->
+            store.write(
+                b -> {
+                  b.put(TableName.META, "marker", bytes("x"));
+                  b.putStaged(v);
+                }));
+    assertFalse(store.table(TableName.META).contains("marker"));
+    assertFalse(images.contains("p2"));
+    v.discard();
+    assertEquals(before, table.chunkEntries());
+    assertThrows(IllegalStateException.class, () -> v.writePiece(1, data, 0));
+
+    // Two stagings of one key (a migration tried again while the first one's pieces are being
+    // removed) write different chunks: discarding one leaves the other whole.
+    byte[] other = random(3 << 20, 10);
+    StagedValue first = images.stage("p4", data.length);
+    StagedValue second = images.stage("p4", other.length);
+    for (int i = 0; i < first.pieces(); i++) {
+      first.writePiece(i, data, i * first.pieceBytes());
+      second.writePiece(i, other, i * second.pieceBytes());
+    }
+    store.write(b -> b.putStaged(second));
+    first.discard();
+    assertArrayEquals(other, images.get("p4").orElseThrow());
+    assertThrows(IllegalStateException.class, () -> store.write(b -> b.putStaged(first)));
+    assertTrue(images.delete("p4"));
+
+    // Pieces of a value staged when the store closed are gone when it is opened again.
+    StagedValue w = images.stage("p3", data.length);
+    w.writePiece(0, data, 0);
+    w.writePiece(2, data, 2 * w.pieceBytes());
+    store.close();
+    store = FerryStore.open(dir, MAP_SIZE);
+    Table reopened = store.table(TableName.IMAGES);
+    assertEquals(before, ((LmdbTable) reopened).chunkEntries());
+    assertFalse(reopened.contains("p3"));
+    assertEquals(2 << 20, reopened.get("old").orElseThrow().length, "other values are untouched");
+  }
+
   @ParameterizedTest
   @ValueSource(ints = {0, 17, LmdbTable.CHUNK_BYTES - 2, LmdbTable.CHUNK_BYTES + 1, 3 << 20})
   void storesASliceOfABufferWithoutMovingIt(int size) {

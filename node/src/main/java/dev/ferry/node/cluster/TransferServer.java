@@ -3,6 +3,7 @@ package dev.ferry.node.cluster;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import dev.ferry.node.DaemonThreads;
+import dev.ferry.node.process.ImageSpool;
 import dev.ferry.node.process.NodeProcesses;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.FerryException;
@@ -138,6 +139,7 @@ final class TransferServer implements AutoCloseable {
       return;
     }
     String migrationId = c.getMigrationId();
+    ImageSpool spool = null;
     try {
       if (c.getTotalBytes() < 0 || c.getTotalBytes() > Integer.MAX_VALUE - 16) {
         throw FerryException.badRequest("bundle of " + c.getTotalBytes() + " bytes is too large");
@@ -148,6 +150,7 @@ final class TransferServer implements AutoCloseable {
       }
       byte[] data = new byte[(int) c.getTotalBytes()];
       int filled = 0;
+      spool = spool(c, data);
       // Checksummed as the chunks arrive, not all after the last.
       java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
       long firstChunkAt = System.nanoTime();
@@ -166,6 +169,9 @@ final class TransferServer implements AutoCloseable {
         c.getData().copyTo(data, filled);
         crc.update(data, filled, n);
         filled += n;
+        if (spool != null) {
+          spool.arrived(filled);
+        }
         if (!c.getLast()) {
           Frames.write(
               out,
@@ -182,7 +188,7 @@ final class TransferServer implements AutoCloseable {
         }
         long streamMicros = (System.nanoTime() - firstChunkAt) / 1000;
         long t0 = System.nanoTime();
-        NodeProcesses.Arrival arrival = complete(migrationId, data, c.getEngine());
+        NodeProcesses.Arrival arrival = complete(migrationId, data, c.getEngine(), spool);
         try {
           // The answer first, then the process runs: the source commits without competing
           // with it for a CPU. Runs even if the answer cannot be sent (the source then asks
@@ -209,6 +215,38 @@ final class TransferServer implements AutoCloseable {
     } catch (RuntimeException e) {
       Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
       out.flush();
+    } finally {
+      if (spool != null) {
+        spool.discard(); // (nothing, once it has been stored with the process)
+      }
+    }
+  }
+
+  /**
+   * An {@link ImageSpool} for a bundle whose first chunk {@code first} shows it starts with a large
+   * image (as the source serializes it: NodeProcesses.serialize), or null.
+   */
+  private ImageSpool spool(TransferChunk first, byte[] data) {
+    if (data.length < NodeProcesses.SPOOL_MIN_BYTES) {
+      return null;
+    }
+    try {
+      CodedInputStream in = CodedInputStream.newInstance(first.getData().asReadOnlyByteBuffer());
+      int tag = in.readTag();
+      if (com.google.protobuf.WireFormat.getTagFieldNumber(tag)
+              != MigrationBundle.IMAGE_FIELD_NUMBER
+          || com.google.protobuf.WireFormat.getTagWireType(tag)
+              != com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED) {
+        return null;
+      }
+      int length = in.readRawVarint32();
+      int start = in.getTotalBytesRead();
+      if (length < 0 || (long) start + length > data.length) {
+        return null; // the parse after the last chunk will say what is wrong
+      }
+      return rt.processes.spoolIncomingImage(first.getPid(), data, start, length);
+    } catch (IOException e) {
+      return null;
     }
   }
 
@@ -239,7 +277,8 @@ final class TransferServer implements AutoCloseable {
    * overlap), ready to run once the source has its answer. If it cannot be taken in, what arrived
    * is dropped and the error goes back to the source, which resumes the process.
    */
-  private NodeProcesses.Arrival complete(String migrationId, byte[] data, String engine) {
+  private NodeProcesses.Arrival complete(
+      String migrationId, byte[] data, String engine, ImageSpool spool) {
     MigrationBundle bundle;
     ProcessImage image;
     try {
@@ -255,6 +294,6 @@ final class TransferServer implements AutoCloseable {
       throw FerryException.badRequest("corrupt bundle: " + ex.getMessage());
     }
     return rt.processes.receiveIncoming(
-        migrationId, bundle, image, engine.isEmpty() ? null : Engine.parse(engine));
+        migrationId, bundle, image, engine.isEmpty() ? null : Engine.parse(engine), spool);
   }
 }

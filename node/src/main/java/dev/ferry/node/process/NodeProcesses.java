@@ -1119,7 +1119,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       String migrationId,
       dev.ferry.transport.proto.MigrationBundle bundle,
       ProcessImage image,
-      Engine engine) {
+      Engine engine,
+      ImageSpool spool) {
+    if (spool != null && spool.staged().length() != bundle.getImage().size()) {
+      throw FerryException.badRequest("the bundle's image is not the one spooled as it arrived");
+    }
     Engine eng = engine != null ? engine : defaultEngine;
     ProcessRecord adopted = writeIncoming(migrationId, bundle, eng);
     // (an empty sandbox needs no sync: a lost one is made again, empty, when the process opens it)
@@ -1134,12 +1138,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               if (copiedFiles) {
                 syncTree(sandboxes.resolve(adopted.getId()));
               }
-              storeIncoming(migrationId, bundle, adopted);
+              if (spool != null) {
+                spool.awaitWritten();
+              }
+              storeIncoming(migrationId, bundle, adopted, spool);
               store.sync();
               return System.nanoTime();
             },
             BACKGROUND);
-    if (bundle.getImage().size() > OVERLAP_MAX_BYTES) {
+    if (spool == null && bundle.getImage().size() > OVERLAP_MAX_BYTES) {
       durable.exceptionally(t -> 0L).join(); // a failure is reported below
     }
     String pid = adopted.getId();
@@ -1332,9 +1339,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         .build();
   }
 
-  /** An incoming process's logs, image and record, in one transaction; the caller syncs. */
+  /**
+   * An incoming process's logs, image (written ahead by {@code spool}, if not null) and record, in
+   * one transaction; the caller syncs.
+   */
   private void storeIncoming(
-      String migrationId, dev.ferry.transport.proto.MigrationBundle b, ProcessRecord incoming) {
+      String migrationId,
+      dev.ferry.transport.proto.MigrationBundle b,
+      ProcessRecord incoming,
+      ImageSpool spool) {
     String pid = incoming.getId();
     byte[] out = b.getStdout().toByteArray();
     byte[] err = b.getStderr().toByteArray();
@@ -1344,7 +1357,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           store.logs().delete(pid);
           store.logs().append(pid, 1, out, 0, out.length);
           store.logs().append(pid, 2, err, 0, err.length);
-          w.put(TableName.IMAGES, pid, b.getImage().asReadOnlyByteBuffer());
+          if (spool != null) {
+            w.putStaged(spool.staged());
+          } else {
+            w.put(TableName.IMAGES, pid, b.getImage().asReadOnlyByteBuffer());
+          }
           w.put(TableName.PROCESSES, pid, incoming.toByteArray());
           w.put(
               TableName.META,
@@ -1807,8 +1824,32 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return "p-" + HexFormat.of().formatHex(b);
   }
 
-  /** Largest incoming image rebuilt while the store syncs (see {@link #receiveIncoming}). */
+  /**
+   * Largest incoming image rebuilt while the store syncs, unless it was spooled (see {@link
+   * #receiveIncoming}).
+   */
   static final int OVERLAP_MAX_BYTES = 32 << 20;
+
+  /** Smallest incoming image copied into the store while it arrives ({@link ImageSpool}). */
+  public static final int SPOOL_MIN_BYTES = 4 << 20;
+
+  /**
+   * Starts copying the image of an incoming process into the store while its bundle arrives in
+   * {@code data} (from {@code start}, {@code length} bytes): an {@link ImageSpool}, or null if the
+   * image is too small to gain from it or {@code pid} is (or was) here, with an image stored.
+   */
+  public ImageSpool spoolIncomingImage(String pid, byte[] data, int start, int length) {
+    if (length < SPOOL_MIN_BYTES || processes.containsKey(pid)) {
+      return null;
+    }
+    dev.ferry.statestore.StagedValue staged;
+    try {
+      staged = store.table(TableName.IMAGES).stage(pid, length);
+    } catch (IllegalStateException | IllegalArgumentException ex) {
+      return null; // an image is stored under this pid: the usual way will refuse or replace it
+    }
+    return new ImageSpool(store, staged, data, start, BACKGROUND);
+  }
 
   /**
    * Store and file work off a migration's path: the sync an incoming process's rebuild overlaps
