@@ -167,8 +167,10 @@ final class BenchReport {
             " from the last chunk until the bundle is parsed and stored durably with an fsync), the")
         .append(" rest of the transfer being the source's side (module check, building and")
         .append(" serializing the bundle) and the connection; *restore* is the destination's own")
-        .append(" time to restore the process that its store did not hide (images up to 32 MiB are")
-        .append(" rebuilt while the store syncs, larger ones after it; the destination answers the")
+        .append(" time to restore the process that its store did not hide (it is rebuilt while the")
+        .append(" store syncs; images of 4 MiB and more are copied into the store as they arrive,")
+        .append(
+            " larger ones than 32 MiB that were not are rebuilt after it; the destination answers the")
         .append(" last chunk when both are done, then lets the process run: not in *transfer*);")
         .append(" *other* = total − the four phases (prepare, record updates, the commit that")
         .append(

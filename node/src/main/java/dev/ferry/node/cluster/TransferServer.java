@@ -35,10 +35,13 @@ import org.slf4j.LoggerFactory;
  * stored durably (one LMDB transaction and an fsync, on another thread) while this one rebuilds the
  * process from its image; when both are done the source gets its answer and then the process runs
  * here — without passing through actors: a migration's freeze costs one round trip between the
- * nodes, not several. The source opens the connection while the process freezes.
+ * nodes, not several. The source opens the connection while the process freezes. A large image (the
+ * bundle's first field) is copied into the store while it arrives ({@link ImageSpool}), so that
+ * little is left to store after the last chunk.
  *
  * <p>A connection that breaks or stays silent for {@code transfer-timeout} leaves nothing behind: a
- * bundle is only stored once it is complete and verified.
+ * bundle is only stored once it is complete and verified (the pieces of an image spooled meanwhile
+ * are invisible until then, and removed).
  */
 final class TransferServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(TransferServer.class);
