@@ -787,11 +787,11 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
     end(
         m,
         "committed",
-        "committed by an operator on node "
-            + m.to
-            + " (node "
+        "committed by an operator: node "
             + m.from
-            + " is not in the cluster)");
+            + " is not in the cluster; the process runs on node "
+            + m.to
+            + " from the image that arrived");
     get(m.pid).node = m.to;
     return done(info(m));
   }

@@ -426,17 +426,7 @@ public final class ClusterRuntime {
   /** Asks the source of an in-doubt migration how it ended, and settles it if it knows. */
   private void askSource(NodeProcesses.InDoubt d, Map<String, Long> warned) {
     String what = "process " + d.pid() + " (migration " + d.migrationId() + "), held in doubt";
-    NodeReply r =
-        askWhileSettling(
-            d.fromNode(),
-            NodeRequest.newBuilder()
-                .setMigrationOutcome(
-                    dev.ferry.transport.proto.OutcomeQuery.newBuilder()
-                        .setMigrationId(d.migrationId())
-                        .setPid(d.pid())),
-            warned,
-            d.migrationId(),
-            what);
+    NodeReply r = askWhileSettling(d.fromNode(), outcomeQuery(d), warned, d.migrationId(), what);
     if (r == null || !r.hasOutcome()) {
       return;
     }
@@ -498,26 +488,10 @@ public final class ClusterRuntime {
                             + " holds no process in doubt from migration "
                             + migrationId
                             + " (settled meanwhile?)"));
-    String why;
+    String why; // (the operator's decision, unless the source answers)
     var agent = agent(d.fromNode());
     if (agent.isPresent()) {
-      NodeReply r;
-      try {
-        r =
-            NodeAgent.ask(
-                    this,
-                    agent.get(),
-                    NodeRequest.newBuilder()
-                        .setMigrationOutcome(
-                            dev.ferry.transport.proto.OutcomeQuery.newBuilder()
-                                .setMigrationId(d.migrationId())
-                                .setPid(d.pid())),
-                    Duration.ofSeconds(5))
-                .toCompletableFuture()
-                .get(6, java.util.concurrent.TimeUnit.SECONDS);
-      } catch (Exception e) {
-        r = null;
-      }
+      NodeReply r = askBriefly(agent.get(), outcomeQuery(d));
       if (r == null || r.hasError() || !r.hasOutcome()) {
         throw dev.ferry.node.service.FerryException.conflict(
             "node "
@@ -529,7 +503,7 @@ public final class ClusterRuntime {
       var o = r.getOutcome();
       switch (o.getOutcome()) {
         case COMMITTED:
-          why = "node " + d.fromNode() + " says it committed";
+          why = "asked by an operator, node " + d.fromNode() + " said it committed";
           break;
         case NOT_COMMITTED:
           processes.settleInDoubt(d.migrationId(), false);
@@ -542,7 +516,7 @@ public final class ClusterRuntime {
                   + o.getDetail()
                   + "): the process is that node's; the copy held here was dropped");
         case UNKNOWN:
-          why = o.getDetail();
+          why = "committed by an operator: " + o.getDetail();
           break;
         default:
           throw dev.ferry.node.service.FerryException.conflict(
@@ -565,7 +539,7 @@ public final class ClusterRuntime {
                 + " member(s) of the cluster are unreachable: it may be one of them and still"
                 + " have the process; try again once the cluster has downed them");
       }
-      why = "node " + d.fromNode() + " is not in the cluster";
+      why = "committed by an operator: node " + d.fromNode() + " is not in the cluster";
     }
     var info =
         processes
@@ -580,11 +554,7 @@ public final class ClusterRuntime {
             .setState(MigrationRecord.State.COMMITTED)
             .setFinishedAtMicros(ProtoRecords.nowMicros())
             .setError(
-                "committed by an operator on node "
-                    + nodeName
-                    + " ("
-                    + why
-                    + "): the process runs here from the image that arrived")
+                why + "; the process runs on node " + nodeName + " from the image that arrived")
             .build();
     log.warn("migration {} of {}: {}", migrationId, d.pid(), end.getError());
     saveMigration(end);
@@ -603,15 +573,7 @@ public final class ClusterRuntime {
     if (agent.isEmpty()) {
       why = "node " + node + " is not in the cluster";
     } else {
-      NodeReply r;
-      try {
-        r =
-            NodeAgent.ask(this, agent.get(), request, Duration.ofSeconds(5))
-                .toCompletableFuture()
-                .get(6, java.util.concurrent.TimeUnit.SECONDS);
-      } catch (Exception e) {
-        r = null;
-      }
+      NodeReply r = askBriefly(agent.get(), request);
       if (r != null && !r.hasError()) {
         return r;
       }
@@ -619,6 +581,26 @@ public final class ClusterRuntime {
     }
     warnRarely(warned, key, what + ": " + why);
     return null;
+  }
+
+  /** Asks an agent, 5 s at most; null if it did not answer. */
+  private NodeReply askBriefly(ActorRef<NodeRequest> agent, NodeRequest.Builder request) {
+    try {
+      return NodeAgent.ask(this, agent, request, Duration.ofSeconds(5))
+          .toCompletableFuture()
+          .get(6, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      return null;
+    }
+  }
+
+  /** The question to a migration's source: how did it end? */
+  private static NodeRequest.Builder outcomeQuery(NodeProcesses.InDoubt d) {
+    return NodeRequest.newBuilder()
+        .setMigrationOutcome(
+            dev.ferry.transport.proto.OutcomeQuery.newBuilder()
+                .setMigrationId(d.migrationId())
+                .setPid(d.pid()));
   }
 
   private static void warnRarely(Map<String, Long> warned, String key, String message) {
