@@ -107,6 +107,9 @@ public final class FerryRoutes extends AllDirectives {
 
   private static final long BODY_READ_TIMEOUT_MILLIS = Duration.ofMinutes(5).toMillis();
 
+  /** How far past the upload limit a refused body is still read, to answer it cleanly. */
+  private static final long DRAIN_BEYOND_LIMIT = 64L << 20;
+
   private final ClusterService service;
   private final String nodeName;
   private final HttpSettings http;
@@ -629,27 +632,79 @@ public final class FerryRoutes extends AllDirectives {
   }
 
   /**
-   * Reads the whole request body, at most {@code ferry.http.max-upload-bytes}: a body announced
-   * larger is refused with 413 before it is read (and the connection closed after the answer; a
-   * client that sent {@code Expect: 100-continue} never sends it), a body that turns out larger
-   * (chunked) fails the read with 413.
+   * Reads the whole request body, at most {@code ferry.http.max-upload-bytes}: a larger one,
+   * announced or not (chunked), is refused with 413 without being kept. It is read through and
+   * dropped up to 64 MiB past the limit, so that the client, still sending, gets the answer; a body
+   * announced larger than that, or one whose client waits for {@code 100 Continue}, is answered at
+   * once.
    */
   private Route withBody(Function<byte[], CompletionStage<HttpResponse>> handler) {
     long max = http.maxUploadBytes();
     return extractMaterializer(
         mat ->
-            extractRequestEntity(
-                entity -> {
+            extractRequest(
+                request -> {
+                  var entity = request.entity();
                   OptionalLong declared = entity.getContentLengthOption();
-                  if (declared.isPresent() && declared.getAsLong() > max) {
+                  boolean expectsContinue =
+                      request
+                          .getHeader("Expect")
+                          .map(h -> h.value().equalsIgnoreCase("100-continue"))
+                          .orElse(false);
+                  if (declared.isPresent()
+                      && declared.getAsLong() > max
+                      && (expectsContinue || declared.getAsLong() > max + DRAIN_BEYOND_LIMIT)) {
+                    // It waits for a 100 Continue: it never sends the body. Or it is too large to
+                    // read through: answered at once, and the connection closed.
                     return complete(ApiErrors.tooLarge(max));
                   }
-                  return respond(
+                  // At most max bytes are kept; a body over the limit is read on and dropped (up to
+                  // DRAIN_BEYOND_LIMIT past it), so that the client, still sending, gets the 413
+                  // and not a connection reset.
+                  CompletionStage<Body> read =
                       entity
-                          .withSizeLimit(max)
-                          .toStrict(BODY_READ_TIMEOUT_MILLIS, max, mat)
-                          .thenCompose(strict -> handler.apply(strict.getData().toArray())));
+                          .withSizeLimit(max + DRAIN_BEYOND_LIMIT)
+                          .getDataBytes()
+                          .completionTimeout(Duration.ofMillis(BODY_READ_TIMEOUT_MILLIS))
+                          .runWith(
+                              org.apache.pekko.stream.javadsl.Sink.fold(new Body(max), Body::add),
+                              mat);
+                  return respond(
+                      read.thenCompose(
+                          b ->
+                              b.tooLarge()
+                                  ? java.util.concurrent.CompletableFuture.completedFuture(
+                                      ApiErrors.tooLarge(max))
+                                  : handler.apply(b.bytes())));
                 }));
+  }
+
+  /** A request body as it is read: kept up to a limit, past it only counted. */
+  private static final class Body {
+    private final long max;
+    private final org.apache.pekko.util.ByteStringBuilder kept =
+        org.apache.pekko.util.ByteString.createBuilder();
+    private long seen;
+
+    Body(long max) {
+      this.max = max;
+    }
+
+    Body add(org.apache.pekko.util.ByteString chunk) {
+      seen += chunk.size();
+      if (seen <= max) {
+        kept.append(chunk);
+      }
+      return this;
+    }
+
+    boolean tooLarge() {
+      return seen > max;
+    }
+
+    byte[] bytes() {
+      return kept.result().toArray();
+    }
   }
 
   private static HttpResponse json(int status, Object body) {

@@ -546,6 +546,33 @@ class FerryRoutesTest {
   }
 
   @Test
+  void aClientThatWaitsFor100ContinueGets413WithoutSendingTheBody() throws Exception {
+    URIish u = new URIish(server.url());
+    try (Socket s = new Socket("127.0.0.1", u.port)) {
+      s.setSoTimeout(10_000);
+      OutputStream out = s.getOutputStream();
+      out.write(
+          ("POST /v1/modules HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\n"
+                  + "Content-Length: 33554432\r\nExpect: 100-continue\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      InputStream in = s.getInputStream();
+      byte[] buf = new byte[4096];
+      int n;
+      while ((n = in.read(buf)) >= 0) {
+        got.write(buf, 0, n);
+        if (got.toString(StandardCharsets.US_ASCII).contains("}}")) {
+          break;
+        }
+      }
+      String response = got.toString(StandardCharsets.US_ASCII);
+      assertTrue(response.startsWith("HTTP/1.1 413"), response);
+      assertTrue(response.contains("max-upload-bytes"), response);
+    }
+  }
+
+  @Test
   void anUnexpectedFailureIs500Json() throws Exception {
     service.listFailure = new IllegalStateException("boom");
     try {
