@@ -754,6 +754,20 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** Makes a rebuilt process the entry's running one and records that it runs. */
   private void runLocked(Entry e, Restored r, java.util.function.Consumer<WriteBatch> alsoWrite) {
+    ProcessRecord running = startLocked(e, r);
+    store.write(
+        w -> {
+          w.put(TableName.PROCESSES, running.getId(), running.toByteArray());
+          alsoWrite.accept(w);
+        });
+    watch(e, r.process());
+  }
+
+  /**
+   * {@link #runLocked} without writing the record (the caller writes it) or watching the process
+   * (the caller does, once it has): the entry now holds the process, RUNNING. Returns the record.
+   */
+  private ProcessRecord startLocked(Entry e, Restored r) {
     WasmProcess p = r.process();
     e.running = p;
     dev.ferry.transport.proto.Paging pg = r.paging();
@@ -774,13 +788,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             .setNode(nodeName)
             .clearError()
             .build();
-    ProcessRecord running = e.record;
-    store.write(
-        w -> {
-          w.put(TableName.PROCESSES, running.getId(), running.toByteArray());
-          alsoWrite.accept(w);
-        });
-    watch(e, p);
+    return e.record;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1193,9 +1201,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       return new Arrival(
           info(e), () -> dev.ferry.node.Failpoint.haltSoon("halt-after-answer"), durableAt);
     }
+    ProcessRecord running;
     synchronized (e) {
       try {
-        runLocked(e, r, w -> arrivedMarks(w, migrationId, pid));
+        running = startLocked(e, r);
       } catch (RuntimeException ex) {
         e.running = null;
         r.process().kill();
@@ -1212,11 +1221,34 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return new Arrival(
         info(e),
         () -> {
+          // Only after the answer: the record that it runs here and the "arrived" mark. Until
+          // they are written the store says "incoming", which a restart holds in doubt and settles
+          // with the source; written before the answer, a stop before the answer would have left
+          // a process recorded here that the source, without an answer, kept too.
+          try {
+            store.write(
+                w -> {
+                  w.put(TableName.PROCESSES, pid, running.toByteArray());
+                  arrivedMarks(w, migrationId, pid);
+                });
+          } catch (RuntimeException ex) {
+            // The source has its answer: this is the only copy. It runs; its durable state is
+            // still "incoming", settled with the source after a restart.
+            log.error(
+                "process {} arrived by migration {}, but the record that it runs here could not"
+                    + " be written ({}); it runs, and a restart will ask node {} about it",
+                pid,
+                migrationId,
+                ex.getMessage(),
+                bundle.getRecord().getNode());
+          }
+          synchronized (e) {
+            watch(e, p);
+          }
           p.release();
           listener.on(pid, "restored", null, eng.wireName(), null);
-          // The record that it runs here (and the "arrived" mark) went in unsynced, after the
-          // durable store: synced now, off the path, so that a machine crash soon after does
-          // not find only the "incoming" mark (which the next start drops).
+          // Synced off the path, so that a machine crash soon after finds the process recorded
+          // here (else it is in doubt, and settled with the source).
           BACKGROUND.execute(this::syncQuietly);
         },
         durableAt);
