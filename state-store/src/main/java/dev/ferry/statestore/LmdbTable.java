@@ -263,25 +263,16 @@ final class LmdbTable implements Table {
       if (heads.get(txn, Bytes.key(keyBytes)) != null) {
         throw new IllegalStateException(describe(key) + " got a value while staged");
       }
-      ByteBuffer target =
-          heads
-              .reserve(txn, Bytes.key(keyBytes), HEADER_BYTES + k.length)
-              .order(ByteOrder.BIG_ENDIAN);
-      target.put(0, STAGED);
-      target.putLong(1, length);
-      target.putInt(9, written.length);
-      target.putInt(13, CHUNK_BYTES);
-      target.put(HEADER_BYTES, k);
+      writeHead(txn, keyBytes, length, written.length, k);
       published = true;
     }
   }
 
   /**
    * Removes chunks that belong to no value: written ahead for a staged value that was never
-   * published because the node stopped first. Returns how many.
+   * published because the node stopped first.
    */
-  int deleteOrphanChunks(Txn<ByteBuffer> txn) {
-    int deleted = 0;
+  void deleteOrphanChunks(Txn<ByteBuffer> txn) {
     try (Cursor<ByteBuffer> cursor = chunks.openCursor(txn)) {
       boolean found = cursor.first();
       while (found) {
@@ -303,12 +294,10 @@ final class LmdbTable implements Table {
         }
         if (!owned) {
           cursor.delete();
-          deleted++;
         }
         found = cursor.next();
       }
     }
-    return deleted;
   }
 
   /** The number of chunk entries, for tests: 0 once every large value is gone. */
@@ -368,15 +357,26 @@ final class LmdbTable implements Table {
       ByteBuffer target = chunks.reserve(txn, chunkKey(k, i), n);
       target.put(0, value, base + offset, n);
     }
-    writeHead(txn, k, length, count);
+    writeHead(txn, k, length, count, k);
   }
 
-  private void writeHead(Txn<ByteBuffer> txn, byte[] k, long length, int count) {
-    ByteBuffer target = heads.reserve(txn, Bytes.key(k), HEADER_BYTES).order(ByteOrder.BIG_ENDIAN);
-    target.put(0, CHUNKED);
+  /**
+   * The head of a chunked value of {@code k}: its chunks under {@code base} ({@code k} itself, or a
+   * staged value's base, which the head then names).
+   */
+  private void writeHead(Txn<ByteBuffer> txn, byte[] k, long length, int count, byte[] base) {
+    boolean staged = base != k;
+    ByteBuffer target =
+        heads
+            .reserve(txn, Bytes.key(k), HEADER_BYTES + (staged ? base.length : 0))
+            .order(ByteOrder.BIG_ENDIAN);
+    target.put(0, staged ? STAGED : CHUNKED);
     target.putLong(1, length);
     target.putInt(9, count);
     target.putInt(13, CHUNK_BYTES);
+    if (staged) {
+      target.put(HEADER_BYTES, base);
+    }
   }
 
   boolean delete(Txn<ByteBuffer> txn, byte[] k) {

@@ -547,29 +547,12 @@ class FerryRoutesTest {
 
   @Test
   void aClientThatWaitsFor100ContinueGets413WithoutSendingTheBody() throws Exception {
-    URIish u = new URIish(server.url());
-    try (Socket s = new Socket("127.0.0.1", u.port)) {
-      s.setSoTimeout(10_000);
-      OutputStream out = s.getOutputStream();
-      out.write(
-          ("POST /v1/modules HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\n"
-                  + "Content-Length: 33554432\r\nExpect: 100-continue\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      out.flush();
-      ByteArrayOutputStream got = new ByteArrayOutputStream();
-      InputStream in = s.getInputStream();
-      byte[] buf = new byte[4096];
-      int n;
-      while ((n = in.read(buf)) >= 0) {
-        got.write(buf, 0, n);
-        if (got.toString(StandardCharsets.US_ASCII).contains("}}")) {
-          break;
-        }
-      }
-      String response = got.toString(StandardCharsets.US_ASCII);
-      assertTrue(response.startsWith("HTTP/1.1 413"), response);
-      assertTrue(response.contains("max-upload-bytes"), response);
-    }
+    String response =
+        rawExchange(
+            "POST /v1/modules HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\n"
+                + "Content-Length: 33554432\r\nExpect: 100-continue\r\n\r\n");
+    assertTrue(response.startsWith("HTTP/1.1 413"), response);
+    assertTrue(response.contains("max-upload-bytes"), response);
   }
 
   @Test
@@ -584,13 +567,23 @@ class FerryRoutesTest {
 
   @Test
   void aMalformedHttpRequestIsAnsweredInJson() throws Exception {
+    String response =
+        rawExchange("GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+    assertTrue(response.startsWith("HTTP/1.1 400"), response);
+    assertTrue(response.contains("application/json"), response);
+    assertTrue(response.contains("\"kind\":\"BAD_REQUEST\""), response);
+  }
+
+  /**
+   * Sends {@code request} as it is on a new connection and reads the answer until the end of its
+   * JSON error body.
+   */
+  private String rawExchange(String request) throws Exception {
     URIish u = new URIish(server.url());
     try (Socket s = new Socket("127.0.0.1", u.port)) {
       s.setSoTimeout(10_000);
       OutputStream out = s.getOutputStream();
-      out.write(
-          "GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
-              .getBytes(StandardCharsets.US_ASCII));
+      out.write(request.getBytes(StandardCharsets.US_ASCII));
       out.flush();
       ByteArrayOutputStream got = new ByteArrayOutputStream();
       InputStream in = s.getInputStream();
@@ -602,10 +595,7 @@ class FerryRoutesTest {
           break;
         }
       }
-      String response = got.toString(StandardCharsets.US_ASCII);
-      assertTrue(response.startsWith("HTTP/1.1 400"), response);
-      assertTrue(response.contains("application/json"), response);
-      assertTrue(response.contains("\"kind\":\"BAD_REQUEST\""), response);
+      return got.toString(StandardCharsets.US_ASCII);
     }
   }
 

@@ -477,9 +477,8 @@ public final class ClusterRuntime {
    */
   MigrationRecord commitInDoubt(String migrationId) {
     NodeProcesses.InDoubt d =
-        processes.inDoubt().stream()
-            .filter(x -> x.migrationId().equals(migrationId))
-            .findFirst()
+        processes
+            .inDoubtFrom(migrationId)
             .orElseThrow(
                 () ->
                     dev.ferry.node.service.FerryException.conflict(

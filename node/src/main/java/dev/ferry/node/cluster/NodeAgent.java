@@ -173,9 +173,7 @@ final class NodeAgent {
       return b.addMigrations(live.record()).build();
     }
     rt.storedMigration(id).ifPresent(b::addMigrations);
-    rt.processes.inDoubt().stream()
-        .filter(d -> d.migrationId().equals(id))
-        .forEach(d -> b.addMigrations(rt.inDoubtRecord(d)));
+    rt.processes.inDoubtFrom(id).ifPresent(d -> b.addMigrations(rt.inDoubtRecord(d)));
     return b.build();
   }
 

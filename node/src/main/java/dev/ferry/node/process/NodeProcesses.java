@@ -754,13 +754,18 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** Makes a rebuilt process the entry's running one and records that it runs. */
   private void runLocked(Entry e, Restored r, java.util.function.Consumer<WriteBatch> alsoWrite) {
-    ProcessRecord running = startLocked(e, r);
+    writeRunning(startLocked(e, r), alsoWrite);
+    watch(e, r.process());
+  }
+
+  /** Records that a process runs here, with {@code alsoWrite} in the same transaction. */
+  private void writeRunning(
+      ProcessRecord running, java.util.function.Consumer<WriteBatch> alsoWrite) {
     store.write(
         w -> {
           w.put(TableName.PROCESSES, running.getId(), running.toByteArray());
           alsoWrite.accept(w);
         });
-    watch(e, r.process());
   }
 
   /**
@@ -1226,11 +1231,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           // with the source; written before the answer, a stop before the answer would have left
           // a process recorded here that the source, without an answer, kept too.
           try {
-            store.write(
-                w -> {
-                  w.put(TableName.PROCESSES, pid, running.toByteArray());
-                  arrivedMarks(w, migrationId, pid);
-                });
+            writeRunning(running, w -> arrivedMarks(w, migrationId, pid));
           } catch (RuntimeException ex) {
             // The source has its answer: this is the only copy. It runs; its durable state is
             // still "incoming", settled with the source after a restart.
@@ -1576,6 +1577,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     return inDoubt.values().stream().filter(d -> d.pid().equals(pid)).findFirst();
   }
 
+  /** The process this node holds in doubt from migration {@code migrationId}, if any. */
+  public java.util.Optional<InDoubt> inDoubtFrom(String migrationId) {
+    return java.util.Optional.ofNullable(inDoubt.get(migrationId));
+  }
+
   /** Migrations whose process this node holds in doubt (see {@link #settleInDoubt}). */
   public List<InDoubt> inDoubt() {
     return List.copyOf(inDoubt.values());
@@ -1868,10 +1874,11 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /**
    * Starts copying the image of an incoming process into the store while its bundle arrives in
    * {@code data} (from {@code start}, {@code length} bytes): an {@link ImageSpool}, or null if the
-   * image is too small to gain from it or {@code pid} is (or was) here, with an image stored.
+   * image is too small to gain from it or an image is stored under {@code pid} here (the receiver
+   * has refused a process this node holds already).
    */
   public ImageSpool spoolIncomingImage(String pid, byte[] data, int start, int length) {
-    if (length < SPOOL_MIN_BYTES || processes.containsKey(pid)) {
+    if (length < SPOOL_MIN_BYTES) {
       return null;
     }
     dev.ferry.statestore.StagedValue staged;
