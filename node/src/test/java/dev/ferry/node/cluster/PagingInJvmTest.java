@@ -143,9 +143,30 @@ class PagingInJvmTest {
     }
   }
 
+  /**
+   * Moves the process, if it still runs, to n2 (compiled engine) with {@code strategy}, to run out
+   * its rounds there: left on an interpreter node, the rest of a run long enough to outlast its
+   * migrations on the compiled engine takes minutes (6000 rounds: 100-130 s under load).
+   */
+  static void finishOnTheCompiledNode(String pid, String strategy) throws Exception {
+    ClusterService n2 = nodes.get(1).service();
+    ProcessInfo now = get(n2.status(pid));
+    if (now.state().isFinal() || now.node().equals("n2")) {
+      return;
+    }
+    MigrationInfo m = migrateUnlessEnded(n2, pid, "n2", strategy);
+    if (m != null) {
+      MigrationInfo done = InJvmClusterMigrationTest.awaitMigration(n2, m.id());
+      assertTrue(
+          done.state().equals("committed") || get(n2.status(pid)).state().isFinal(),
+          done.toString());
+    }
+  }
+
   /** It exited 0 with the reference's output, after at least five committed migrations. */
-  static void assertEndedAsUninterrupted(String pid, byte[] expected, int committed)
-      throws Exception {
+  static void assertEndedAsUninterrupted(
+      String pid, String strategy, byte[] expected, int committed) throws Exception {
+    finishOnTheCompiledNode(pid, strategy);
     ProcessInfo end = get(nodes.get(2).service().awaitExit(pid));
     assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
     assertEquals(0, end.exitCode());
@@ -199,7 +220,7 @@ class PagingInJvmTest {
       }
       Thread.sleep(30);
     }
-    assertEndedAsUninterrupted(p.id(), expected, committed);
+    assertEndedAsUninterrupted(p.id(), "pre-copy", expected, committed);
   }
 
   /**
@@ -246,7 +267,7 @@ class PagingInJvmTest {
         assertTrue(get(asker.status(p.id())).state().isFinal(), done.toString());
       }
     }
-    assertEndedAsUninterrupted(p.id(), expected, committed);
+    assertEndedAsUninterrupted(p.id(), strategy, expected, committed);
   }
 
   /** The files workload (its sandbox moves with it) under post-copy, round-trip ten times. */
@@ -299,6 +320,7 @@ class PagingInJvmTest {
         m.pages().duringFreeze() > m.pages().dirtyAtFreeze(),
         "the whole file moved, not only the dirty pages: " + m.pages());
     assertEquals(1, m.pages().replicas().size(), "still one replica: " + m.pages());
+    finishOnTheCompiledNode(p.id(), "pre-copy");
     ProcessInfo end = get(n2.awaitExit(p.id()));
     assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
     assertEquals(0, end.exitCode());
