@@ -224,8 +224,30 @@ final class MigrationCoordinator implements MigrationContext {
               r.setState(end)
                   .setTotalMicros(micros(total))
                   .setFinishedAtMicros(ProtoRecords.nowMicros()));
-      rt.running.remove(id);
       MigrationRecord r = record();
+      java.util.concurrent.CompletableFuture<Void> forgot = source.forgotten;
+      if (forgot == null) {
+        recordEnd(r);
+      } else {
+        // Stored only once the source's copy has left its store: a node that stops before then
+        // finds the migration unfinished at its next start and settles it with the destination
+        // (which drops that copy), instead of a committed record beside a copy of the process.
+        // Until then the record is served from memory (rt.running).
+        rt.processes.afterForgetting(
+            () -> {
+              MigrationRecord last = r;
+              if (forgot.isCompletedExceptionally()) {
+                String why =
+                    "committed, but the source could not remove its copy of the process: "
+                        + message(forgot.handle((v, x) -> x).join());
+                log.error("migration {} of {} to {}: {}", id, pid, toNode, why);
+                synchronized (this) {
+                  last = rec.setError(why).build();
+                }
+              }
+              recordEnd(last);
+            });
+      }
       if (end == MigrationRecord.State.COMMITTED) {
         // The process runs at the destination: move its shard there (the destination does the
         // same once it runs it). Until the shard has moved, the entity here forwards requests.
@@ -240,6 +262,15 @@ final class MigrationCoordinator implements MigrationContext {
                       .setCommitted(r.getState() == MigrationRecord.State.COMMITTED)
                       .setToNode(toNode))
               .build());
+    }
+  }
+
+  /** Stores the final record; from then on it is served from the store. */
+  private void recordEnd(MigrationRecord r) {
+    try {
+      rt.saveMigration(r);
+    } finally {
+      rt.running.remove(id);
     }
   }
 
@@ -286,9 +317,10 @@ final class MigrationCoordinator implements MigrationContext {
       progressEvent = false;
       published = r.getState();
     }
-    // Only the first and the final record are stored: while it runs, a migration is served from
-    // memory (rt.running), and the writes stay off the frozen process's path.
-    if (r.getState() == MigrationRecord.State.PENDING || ClusterRuntime.isFinal(r.getState())) {
+    // Only the first and the final record are stored (the final one by run(), after the source's
+    // copy is gone): while it runs, a migration is served from memory (rt.running), and the writes
+    // stay off the frozen process's path.
+    if (r.getState() == MigrationRecord.State.PENDING) {
       rt.saveMigration(r);
     }
     if (changed) {
@@ -439,16 +471,21 @@ final class MigrationCoordinator implements MigrationContext {
       rt.processes.resumeAfterAbort(pid, ((FrozenCapture) c).frozen());
     }
 
+    /** Completes when the discarded copy has left this node's store (set by a discard). */
+    volatile java.util.concurrent.CompletableFuture<Void> forgotten;
+
     @Override
     public void discard(Capture c, boolean sharedFiles) {
-      rt.processes.discardAfterCommit(pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode);
+      forgotten =
+          rt.processes.discardAfterCommit(pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode);
     }
 
     @Override
     public void discardKeepingCopies(
         Capture c, boolean sharedFiles, java.util.List<String> keepCopiesOn) {
-      rt.processes.discardAfterCommit(
-          pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode, keepCopiesOn);
+      forgotten =
+          rt.processes.discardAfterCommit(
+              pid, ((FrozenCapture) c).frozen(), sharedFiles, toNode, keepCopiesOn);
     }
 
     @Override

@@ -82,6 +82,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /** Processes that migrated away from this node, and where to. */
   private final Map<String, String> moved = new ConcurrentHashMap<>();
 
+  /** Processes that left by a commit, until their copy in the store is gone (see forgetter). */
+  private final Map<String, CompletableFuture<Void>> forgetting = new ConcurrentHashMap<>();
+
+  /**
+   * The store work of commits at this node (a moved process's copy deleted, then what callers queue
+   * after it: the migration's final record), in order, off the migration's path.
+   */
+  private final java.util.concurrent.ExecutorService forgetter =
+      java.util.concurrent.Executors.newSingleThreadExecutor(
+          dev.ferry.node.DaemonThreads.named("ferry-forget"));
+
   /**
    * Processes that arrived by a migration just before this node stopped, stored durably but not yet
    * recorded as running here, by migration id: only their source knows whether it committed (see
@@ -1022,12 +1033,13 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /**
    * The migration committed: the destination runs the process. The frozen thread ends and this node
-   * forgets the process (keeping only a note of where it went, for requests that arrive before the
-   * cluster's routing has followed).
+   * forgets the process at once (keeping only a note of where it went, for requests that arrive
+   * before the cluster's routing has followed); its copy in the store and its sandbox are removed
+   * after, in the background: the returned future completes when they are.
    */
-  public void discardAfterCommit(
+  public CompletableFuture<Void> discardAfterCommit(
       String pid, WasmProcess.Frozen f, boolean sharedFiles, String toNode) {
-    discardAfterCommit(pid, f, sharedFiles, toNode, null);
+    return discardAfterCommit(pid, f, sharedFiles, toNode, null);
   }
 
   /**
@@ -1036,7 +1048,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * node's too, if named) and the others dropped. Without, a paged process's file is dropped
    * everywhere (the destination started a new one).
    */
-  public void discardAfterCommit(
+  public CompletableFuture<Void> discardAfterCommit(
       String pid,
       WasmProcess.Frozen f,
       boolean sharedFiles,
@@ -1048,25 +1060,85 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     } else {
       paging.release(pid, false, List.of());
     }
+    // The copy in the store and the sandbox go off the migration's path, in order with whatever
+    // the caller queues after them (afterForgetting); a process coming back waits for them
+    // (awaitForgotten: noted before the process leaves the table, so that no arrival misses it).
+    // A stop before they are done leaves what a stop before the commit leaves: the source's
+    // migration record is not final yet, so its next start settles it with the destination
+    // (ClusterRuntime), which drops the copy left here.
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    forgetting.put(pid, done);
     synchronized (e) {
       e.running = null;
       f.stop();
-      forgetMoved(e, toNode);
+      forgetInMemory(e, toNode);
     }
-    if (!sharedFiles) {
-      discardTree(e.sandbox.root());
+    Path sandbox = sharedFiles ? null : e.sandbox.root();
+    afterForgetting(
+        () -> {
+          try {
+            forgetStored(pid, toNode);
+            if (sandbox != null) {
+              discardTree(sandbox);
+            }
+            done.complete(null);
+          } catch (RuntimeException ex) {
+            done.completeExceptionally(ex);
+          } finally {
+            forgetting.remove(pid, done);
+          }
+        });
+    return done;
+  }
+
+  /**
+   * Runs {@code work} after the store work of every commit so far at this node (see {@link
+   * #discardAfterCommit}), on the one thread that does it; at once if the node is closing.
+   */
+  public void afterForgetting(Runnable work) {
+    try {
+      forgetter.execute(work);
+    } catch (java.util.concurrent.RejectedExecutionException ex) {
+      work.run();
     }
   }
 
   /**
-   * This node forgets a process that now lives on {@code toNode}: its record, image and logs go, in
-   * one transaction with a note of where it went (for requests that arrive before the cluster's
-   * routing has followed). Caller holds e's monitor.
+   * Waits until a process that left this node is forgotten in its store and its sandbox moved
+   * aside: before it may come back.
    */
-  private void forgetMoved(Entry e, String toNode) {
-    String pid = e.id;
-    processes.remove(pid);
-    moved.put(pid, toNode);
+  private void awaitForgotten(String pid) {
+    CompletableFuture<Void> f = forgetting.get(pid);
+    if (f != null) {
+      try {
+        f.join();
+      } catch (java.util.concurrent.CompletionException ex) {
+        throw new FerryException(
+            FerryException.Kind.INTERNAL,
+            "process "
+                + pid
+                + " left this node, but its copy here could not be removed: "
+                + ex.getCause(),
+            ex.getCause());
+      }
+    }
+  }
+
+  /**
+   * This node forgets a process that now lives on {@code toNode}, in memory: requests find a note
+   * of where it went (until the cluster's routing has followed). Caller holds e's monitor.
+   */
+  private void forgetInMemory(Entry e, String toNode) {
+    processes.remove(e.id);
+    moved.put(e.id, toNode);
+    e.finished.complete(info(e));
+  }
+
+  /**
+   * This node forgets a moved process in its store: its record, image and logs go, in one
+   * transaction with the note of where it went.
+   */
+  private void forgetStored(String pid, String toNode) {
     // One transaction (the log call inside the batch joins it).
     store.write(
         b -> {
@@ -1078,7 +1150,6 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               "moved:" + pid,
               toNode.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         });
-    e.finished.complete(info(e));
   }
 
   /** Prefix of a discarded sandbox waiting to be deleted (see {@link #discardTree}). */
@@ -1324,6 +1395,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     if (processes.containsKey(pid)) {
       throw FerryException.conflict("process " + pid + " is already on node " + nodeName);
     }
+    awaitForgotten(pid); // back soon after it left: its old copy and sandbox go first
     inDoubtOf(pid)
         .ifPresent(
             d -> {
@@ -1559,7 +1631,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         throw FerryException.conflict(
             "process " + pid + " runs on node " + nodeName + ": it is not a left-behind copy");
       }
-      forgetMoved(e, toNode);
+      forgetInMemory(e, toNode);
+      forgetStored(pid, toNode);
       e.log.close();
     }
     store.sync();
@@ -1717,6 +1790,15 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               ops));
     }
     CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).join();
+    // What commits left to do in the store is done before the last sync.
+    forgetter.shutdown();
+    try {
+      if (!forgetter.awaitTermination(30, TimeUnit.SECONDS)) {
+        log.warn("the store work of earlier commits did not finish within 30 s");
+      }
+    } catch (InterruptedException ex) {
+      Thread.currentThread().interrupt();
+    }
     flusher.shutdownNow();
     paging.close();
     flushLogs();
@@ -1881,6 +1963,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     if (length < SPOOL_MIN_BYTES) {
       return null;
     }
+    awaitForgotten(pid); // a process back soon after it left: its old image is being deleted
     dev.ferry.statestore.StagedValue staged;
     try {
       staged = store.table(TableName.IMAGES).stage(pid, length);
