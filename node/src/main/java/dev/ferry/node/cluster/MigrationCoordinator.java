@@ -233,13 +233,13 @@ final class MigrationCoordinator implements MigrationContext {
         // finds the migration unfinished at its next start and settles it with the destination
         // (which drops that copy), instead of a committed record beside a copy of the process.
         // Until then the record is served from memory (rt.running).
-        rt.processes.afterForgetting(
-            () -> {
+        forgot.whenComplete(
+            (v, failure) -> {
               MigrationRecord last = r;
-              if (forgot.isCompletedExceptionally()) {
+              if (failure != null) {
                 String why =
                     "committed, but the source could not remove its copy of the process: "
-                        + message(forgot.handle((v, x) -> x).join());
+                        + message(failure);
                 log.error("migration {} of {} to {}: {}", id, pid, toNode, why);
                 synchronized (this) {
                   last = rec.setError(why).build();

@@ -85,10 +85,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /** Processes that left by a commit, until their copy in the store is gone (see forgetter). */
   private final Map<String, CompletableFuture<Void>> forgetting = new ConcurrentHashMap<>();
 
-  /**
-   * The store work of commits at this node (a moved process's copy deleted, then what callers queue
-   * after it: the migration's final record), in order, off the migration's path.
-   */
+  /** The store work of commits at this node (a moved process's copy deleted), in order. */
   private final java.util.concurrent.ExecutorService forgetter =
       java.util.concurrent.Executors.newSingleThreadExecutor(
           dev.ferry.node.DaemonThreads.named("ferry-forget"));
@@ -1060,9 +1057,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     } else {
       paging.release(pid, false, List.of());
     }
-    // The copy in the store and the sandbox go off the migration's path, in order with whatever
-    // the caller queues after them (afterForgetting); a process coming back waits for them
-    // (awaitForgotten: noted before the process leaves the table, so that no arrival misses it).
+    // The copy in the store and the sandbox go off the migration's path (the caller stores the
+    // migration's final record once the returned future completes); a process coming back waits
+    // for them (awaitForgotten: noted before the process leaves the table, so that no arrival
+    // misses it).
     // A stop before they are done leaves what a stop before the commit leaves: the source's
     // migration record is not final yet, so its next start settles it with the destination
     // (ClusterRuntime), which drops the copy left here.
@@ -1095,7 +1093,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
    * Runs {@code work} after the store work of every commit so far at this node (see {@link
    * #discardAfterCommit}), on the one thread that does it; at once if the node is closing.
    */
-  public void afterForgetting(Runnable work) {
+  void afterForgetting(Runnable work) {
     try {
       forgetter.execute(work);
     } catch (java.util.concurrent.RejectedExecutionException ex) {

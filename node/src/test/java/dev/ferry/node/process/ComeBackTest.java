@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.protobuf.CodedInputStream;
 import dev.ferry.node.runtime.WasmProcess;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.LogStream;
@@ -15,7 +14,6 @@ import dev.ferry.node.service.ProcessState;
 import dev.ferry.statestore.TableName;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.ProcessImage;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -41,20 +39,10 @@ class ComeBackTest {
     byte[] expected;
     try (ProcessHarness node = new ProcessHarness(tmp.resolve("a"), Map.of())) {
       String hash = node.upload("generations");
-      ProcessInfo ref = node.run(hash, Engine.COMPILED, ARGS, Map.of());
-      assertEquals(0, get(node.processes.awaitExit(ref.id())).exitCode());
-      expected = node.log(ref.id(), LogStream.STDOUT);
-
-      String pid = node.run(hash, Engine.INTERPRETER, ARGS, Map.of()).id();
-      while (!new String(node.log(pid, LogStream.STDOUT), java.nio.charset.StandardCharsets.UTF_8)
-          .contains("round 1 ok")) {
-        Thread.sleep(5);
-      }
+      expected = node.referenceOutput(hash, ARGS);
+      String pid = node.runUntil(hash, ARGS, "round 1 ok");
       WasmProcess.Frozen frozen = node.processes.freezeForMigration(pid);
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      node.processes.bundle(pid, frozen, false, false).writeTo(out);
-      MigrationBundle bundle =
-          MigrationBundle.parseFrom(CodedInputStream.newInstance(out.toByteArray()));
+      MigrationBundle bundle = MigrationBundle.parseFrom(node.bundle(pid, frozen, false));
 
       // The store work of commits is held back: the process leaves, and is forgotten in memory.
       CountDownLatch hold = new CountDownLatch(1);

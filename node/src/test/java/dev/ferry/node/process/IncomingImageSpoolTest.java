@@ -15,7 +15,6 @@ import dev.ferry.node.service.ProcessState;
 import dev.ferry.statestore.TableName;
 import dev.ferry.transport.proto.MigrationBundle;
 import dev.ferry.transport.proto.ProcessImage;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -41,20 +40,11 @@ class IncomingImageSpoolTest {
     byte[] bundleBytes;
     try (ProcessHarness source = new ProcessHarness(tmp.resolve("a"), Map.of())) {
       String hash = source.upload("generations");
-      ProcessInfo ref = source.run(hash, Engine.COMPILED, ARGS, Map.of());
-      assertEquals(0, get(source.processes.awaitExit(ref.id())).exitCode());
-      expected = source.log(ref.id(), LogStream.STDOUT);
-
-      ProcessInfo p = source.run(hash, Engine.INTERPRETER, ARGS, Map.of());
-      pid = p.id();
-      while (!new String(source.log(pid, LogStream.STDOUT), java.nio.charset.StandardCharsets.UTF_8)
-          .contains("round 1 ok")) {
-        Thread.sleep(5); // every page written (an all-zero page is not in the image)
-      }
+      expected = source.referenceOutput(hash, ARGS);
+      // every page written (an all-zero page is not in the image)
+      pid = source.runUntil(hash, ARGS, "round 1 ok");
       WasmProcess.Frozen frozen = source.processes.freezeForMigration(pid);
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      source.processes.bundle(pid, frozen, true, false).writeTo(out);
-      bundleBytes = out.toByteArray();
+      bundleBytes = source.bundle(pid, frozen, true);
       source.processes.discardAfterCommit(pid, frozen, false, "b");
     }
 

@@ -59,6 +59,31 @@ final class ProcessHarness implements AutoCloseable {
     return get(processes.run(new RunRequest(hash, engine, args, Map.of(), files)));
   }
 
+  /** The stdout of an uninterrupted run on the compiled engine, which must exit 0. */
+  byte[] referenceOutput(String hash, List<String> args) {
+    ProcessInfo ref = run(hash, Engine.COMPILED, args, Map.of());
+    org.junit.jupiter.api.Assertions.assertEquals(0, get(processes.awaitExit(ref.id())).exitCode());
+    return log(ref.id(), LogStream.STDOUT);
+  }
+
+  /** Starts a process on the interpreter and waits until its stdout contains {@code text}. */
+  String runUntil(String hash, List<String> args, String text) throws InterruptedException {
+    String pid = run(hash, Engine.INTERPRETER, args, Map.of()).id();
+    while (!new String(log(pid, LogStream.STDOUT), java.nio.charset.StandardCharsets.UTF_8)
+        .contains(text)) {
+      Thread.sleep(5);
+    }
+    return pid;
+  }
+
+  /** The migration bundle of a frozen process, serialized as the source sends it. */
+  byte[] bundle(String pid, dev.ferry.node.runtime.WasmProcess.Frozen f, boolean includeModule)
+      throws java.io.IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    processes.bundle(pid, f, includeModule, false).writeTo(out);
+    return out.toByteArray();
+  }
+
   byte[] log(String pid, LogStream s) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     long off = 0;
