@@ -30,6 +30,9 @@ import java.util.stream.Collectors;
  */
 final class UnwindBound {
   private static final Pattern COMPILED_FUNC = Pattern.compile("func_(\\d+)");
+  private static final String GENERATED = "com.dylibso.chicory.$gen";
+  private static final StackWalker WALKER =
+      StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE);
   private static final Field CALL_STACK = field(InterpreterMachine.class, "callStack");
   private static final Field FUNC_ID =
       field(com.dylibso.chicory.runtime.StackFrame.class, "funcId");
@@ -68,8 +71,13 @@ final class UnwindBound {
     return n;
   }
 
-  /** Bytes the unwind of the calling thread's current wasm stack can need at most. */
-  long current(Instance instance) {
+  /**
+   * Bytes the unwind of the calling thread's current wasm stack can need at most. Where finding
+   * each frame's function is costly (the compiled engine's JVM frames), a coarser bound that counts
+   * every frame as the module's largest is returned when it is at most {@code enough}; the exact
+   * sum is worked out only when it is not.
+   */
+  long current(Instance instance, long enough) {
     Machine m = instance.getMachine();
     if (m instanceof InterpreterMachine && CALL_STACK != null && FUNC_ID != null) {
       try {
@@ -83,34 +91,41 @@ final class UnwindBound {
         // fall through to the JVM stack
       }
     }
-    List<String> methods =
-        StackWalker.getInstance()
-            .walk(
-                s ->
-                    s.filter(
-                            f ->
-                                f.getClassName().startsWith("com.dylibso.chicory.$gen")
-                                    || (f.getClassName().equals(InterpreterMachine.class.getName())
-                                        && f.getMethodName().equals("call")))
-                        .map(
-                            f ->
-                                f.getClassName().startsWith("com")
-                                        && f.getMethodName().equals("call")
-                                        && !f.getClassName().contains("$gen")
-                                    ? "interpreted"
-                                    : f.getMethodName())
-                        .collect(Collectors.toList()));
+    // The frames of the compiled module's methods, and the interpreter's calls (functions the
+    // compiler left to the interpreter), told apart by class alone: asking a JVM frame its method
+    // name is what makes a walk slow.
+    List<StackWalker.StackFrame> frames =
+        WALKER.walk(
+            s ->
+                s.filter(
+                        f ->
+                            f.getDeclaringClass() == InterpreterMachine.class
+                                || f.getClassName().startsWith(GENERATED))
+                    .collect(Collectors.toList()));
+    long coarse = frames.size() * largestFrame;
+    if (coarse <= enough) {
+      return coarse;
+    }
     long total = 0;
-    for (String name : methods) {
-      Matcher mt = COMPILED_FUNC.matcher(name);
+    for (StackWalker.StackFrame f : frames) {
+      if (f.getDeclaringClass() == InterpreterMachine.class) {
+        if (f.getMethodName().equals("call")) {
+          // a function the compiler left to the interpreter: unknown, count the largest
+          total += largestFrame;
+        }
+        continue;
+      }
+      Matcher mt = COMPILED_FUNC.matcher(f.getMethodName());
       if (mt.matches()) {
         total += frame(Integer.parseInt(mt.group(1)));
-      } else if (name.equals("interpreted")) {
-        // a function the compiler left to the interpreter: unknown, count the largest
-        total += largestFrame;
       }
     }
     return total;
+  }
+
+  /** The bytes the largest function's frame can need. */
+  long largestFrame() {
+    return largestFrame;
   }
 
   private long frame(int funcIndex) {

@@ -242,7 +242,7 @@ public final class WasmProcess implements CallGate {
       this.stopUnwind = instance.export("asyncify_stop_unwind");
       this.startRewind = instance.export("asyncify_start_rewind");
       this.stopRewind = instance.export("asyncify_stop_rewind");
-      this.unwindBound = new UnwindBound(spec.module().module());
+      this.unwindBound = spec.module().unwindBound();
       if (image != null) {
         loadImage(image);
       }
@@ -525,8 +525,8 @@ public final class WasmProcess implements CallGate {
    */
   private boolean beginUnwind(FreezeRequest r) {
     Memory mem = instance.memory();
-    long need = 8 + unwindBound.current(instance);
     int capacity = regionCapacity(mem);
+    long need = 8 + unwindBound.current(instance, capacity - 8);
     if (need > capacity) {
       synchronized (lock) {
         pending = null;
@@ -542,9 +542,10 @@ public final class WasmProcess implements CallGate {
                   + " the process keeps running"));
       return false;
     }
-    borrowRegion(mem, capacity);
+    int size = regionSize(need, capacity);
+    borrowRegion(mem, size);
     mem.writeI32(regionAddress, regionAddress + 8);
-    mem.writeI32(regionAddress + 4, regionAddress + capacity);
+    mem.writeI32(regionAddress + 4, regionAddress + size);
     unwindingFor = r;
     startUnwind.apply(regionAddress);
     return true;
@@ -553,10 +554,11 @@ public final class WasmProcess implements CallGate {
   /**
    * The Asyncify buffer is not reserved memory: wasi-libc's malloc claims every page below
    * memory.size on its first call, so pages grown for a buffer before _start become heap. Instead
-   * the buffer borrows the top {@code capacity} bytes of linear memory only while an unwind or a
-   * rewind is in progress; their bytes are saved first and put back before the guest runs again.
-   * The region ends at the end of memory, so even an unwind that outgrew it (which {@link
-   * UnwindBound} prevents) would trap rather than overwrite guest data.
+   * the buffer borrows the top of linear memory (what the unwind can need, see {@link #regionSize},
+   * at most {@code capacity} bytes) only while an unwind or a rewind is in progress; its bytes are
+   * saved first and put back before the guest runs again. The region ends at the end of memory, so
+   * even an unwind that outgrew it (which {@link UnwindBound} prevents) would trap rather than
+   * overwrite guest data.
    *
    * <pre>
    *   0                                       memEnd - capacity            memEnd
@@ -567,6 +569,17 @@ public final class WasmProcess implements CallGate {
   private int regionCapacity(Memory mem) {
     long memEnd = (long) mem.pages() * PAGE;
     return (int) Math.min(spec.asyncifyBufferBytes(), memEnd);
+  }
+
+  /**
+   * How much of the top of memory to borrow for {@code need} bytes: that rounded up to whole wasm
+   * pages (so that paged memory's pages are wholly inside or outside it, and an unwind that needs a
+   * little more than its bound still fits), at most {@code capacity}. Only the region is saved and
+   * put back around a freeze, not the whole configured buffer (1 MiB by default).
+   */
+  private static int regionSize(long need, int capacity) {
+    long pages = (need + PAGE - 1) / PAGE;
+    return (int) Math.min(capacity, pages * PAGE);
   }
 
   private void borrowRegion(Memory mem, int capacity) {
@@ -605,10 +618,12 @@ public final class WasmProcess implements CallGate {
   /** Places unwound frames back in linear memory and starts the rewind to where they froze. */
   private void beginRewind(byte[] frames) {
     Memory mem = instance.memory();
-    int capacity = Math.max(regionCapacity(mem), frames.length + 8);
     if (frames.length + 8 > (long) mem.pages() * PAGE) {
       throw new IllegalStateException("saved call stack larger than memory");
     }
+    // The rewind only reads the frames; the region needs to hold them and no more. (The image may
+    // come from a node with a larger buffer setting, hence at least the frames' size.)
+    int capacity = Math.max(regionSize(frames.length + 8, regionCapacity(mem)), frames.length + 8);
     borrowRegion(mem, capacity);
     mem.writeI32(regionAddress, regionAddress + 8 + frames.length);
     mem.writeI32(regionAddress + 4, regionAddress + capacity);
