@@ -26,8 +26,10 @@ class PekkoConfigTest {
   void ferrysOwnPekkoDefaultsApplyWhenTheOperatorSetsNothing() {
     Config c = FerryNode.pekkoConfig(settings(""));
 
+    assertEquals(Duration.ofMillis(50), c.getDuration("pekko.cluster.sharding.rebalance-interval"));
     assertEquals(
-        Duration.ofMillis(250), c.getDuration("pekko.cluster.sharding.rebalance-interval"));
+        Duration.ofMillis(50),
+        c.getDuration("pekko.cluster.distributed-data.notify-subscribers-interval"));
     assertEquals("off", c.getString("pekko.jvm-shutdown-hooks"));
   }
 
