@@ -103,6 +103,12 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
   /** When set as an auto-advancing migration starts, it aborts with this error. */
   public volatile String abortReason;
 
+  /**
+   * When set, {@link #migration} answers NOT_FOUND (as a node does for a migration not yet listed
+   * by every node): only the event stream tells how a migration goes.
+   */
+  public volatile boolean recordsLag;
+
   /** The last RunRequest received, for assertions. */
   public volatile RunRequest lastRun;
 
@@ -742,7 +748,7 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
   @Override
   public synchronized CompletionStage<MigrationInfo> migration(String id) {
     FakeMigration m = migrations.get(id);
-    return m == null ? failed(noMigration(id)) : done(info(m));
+    return m == null || recordsLag ? failed(noMigration(id)) : done(info(m));
   }
 
   @Override

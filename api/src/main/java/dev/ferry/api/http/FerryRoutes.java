@@ -93,8 +93,11 @@ public final class FerryRoutes extends AllDirectives {
   /** How long a cancellation waits for the migration to end before answering 202. */
   public static final Duration CANCEL_WAIT = Duration.ofSeconds(30);
 
-  /** How often a waiting migration request asks for the migration's record. */
-  public static final Duration MIGRATION_POLL = Duration.ofMillis(5);
+  /**
+   * How often a waiting migration request asks for the migration's record. It is answered as soon
+   * as the event stream reports the end; asking is for an event that does not come.
+   */
+  public static final Duration MIGRATION_POLL = Duration.ofMillis(25);
 
   /** How long the event stream may be quiet before a comment line is sent to keep it open. */
   public static final Duration EVENT_HEARTBEAT = Duration.ofSeconds(15);
@@ -455,15 +458,20 @@ public final class FerryRoutes extends AllDirectives {
                   withBody(
                       body -> {
                         MigrationRequest req = RequestBodies.migrationRequest(body);
-                        CompletionStage<MigrationInfo> started =
-                            service.migrate(pid, req.to(), req.strategy());
                         if (!(waitParam || req.await())) {
-                          return started.thenApply(m -> migrationResponse(202, m));
+                          return service
+                              .migrate(pid, req.to(), req.strategy())
+                              .thenApply(m -> migrationResponse(202, m));
                         }
-                        return started
-                            .thenCompose(m -> awaitMigrationEnd(m, timeout))
-                            .thenApply(
-                                m -> migrationResponse(MigrationStates.isEnded(m) ? 200 : 202, m));
+                        return watchingEnds(
+                            ends ->
+                                service
+                                    .migrate(pid, req.to(), req.strategy())
+                                    .thenCompose(m -> awaitMigrationEnd(m, timeout, ends))
+                                    .thenApply(
+                                        m ->
+                                            migrationResponse(
+                                                MigrationStates.isEnded(m) ? 200 : 202, m)));
                       }));
         });
   }
@@ -473,18 +481,38 @@ public final class FerryRoutes extends AllDirectives {
   }
 
   /**
-   * Asks for the record every {@link #MIGRATION_POLL} until it has ended or {@code timeout} has
-   * passed, one question at a time. A migration that is not found yet (just accepted, not yet
-   * listed by every node) is asked about again.
+   * {@code work} given the migrations' ends the event stream reports from now on; that subscription
+   * is closed once the work is done, whichever way.
    */
-  private CompletionStage<MigrationInfo> awaitMigrationEnd(MigrationInfo first, Duration timeout) {
+  private <T> CompletionStage<T> watchingEnds(Function<MigrationEnds, CompletionStage<T>> work) {
+    MigrationEnds ends = new MigrationEnds(service);
+    try {
+      return work.apply(ends).whenComplete((v, t) -> ends.close());
+    } catch (RuntimeException e) {
+      ends.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The final record once the event stream reports it ({@code ends}), or once the record asked for
+   * every {@link #MIGRATION_POLL} has ended; the current one when {@code timeout} passes first. One
+   * question at a time. A migration that is not found yet (just accepted, not yet listed by every
+   * node) is asked about again.
+   */
+  private CompletionStage<MigrationInfo> awaitMigrationEnd(
+      MigrationInfo first, Duration timeout, MigrationEnds ends) {
     CompletableFuture<MigrationInfo> result = new CompletableFuture<>();
+    ends.onEnd(first.id(), result::complete);
     pollMigration(first, System.nanoTime() + timeout.toNanos(), result);
     return result;
   }
 
   private void pollMigration(
       MigrationInfo last, long deadline, CompletableFuture<MigrationInfo> result) {
+    if (result.isDone()) {
+      return; // the event came first
+    }
     if (MigrationStates.isEnded(last) || System.nanoTime() - deadline >= 0) {
       result.complete(last);
       return;
@@ -547,9 +575,11 @@ public final class FerryRoutes extends AllDirectives {
     return withoutRequestTimeout(
         () ->
             respond(
-                service
-                    .cancelMigration(id)
-                    .thenCompose(m -> awaitMigrationEnd(m, CANCEL_WAIT))
+                watchingEnds(
+                        ends ->
+                            service
+                                .cancelMigration(id)
+                                .thenCompose(m -> awaitMigrationEnd(m, CANCEL_WAIT, ends)))
                     .thenApply(
                         m -> {
                           if (!MigrationStates.isEnded(m)) {

@@ -55,6 +55,7 @@ class ClusterRoutesTest {
   void manualMigrationsAndNoStreamLeftOpen() throws Exception {
     service.autoAdvance = false;
     service.abortReason = null;
+    service.recordsLag = false;
     // Every stream a test opened has ended by now: its subscription must be closed.
     assertTrue(
         service.awaitNoSubscribers(Duration.ofSeconds(10)),
@@ -160,6 +161,22 @@ class ClusterRoutesTest {
     assertEquals("n2 did not acknowledge the image", json(r.body()).path("error").asText());
     assertEquals("fake-node", service.node(pid));
     assertEquals(ProcessState.RUNNING, service.state(pid));
+  }
+
+  @Test
+  void aWaitingMigrationIsAnsweredByTheEventThatReportsItsEnd() throws Exception {
+    service.autoAdvance = true;
+    service.recordsLag = true; // asking for the record never shows the end
+    String pid = service.start();
+    HttpResponse<String> r =
+        server.post(
+            "/v1/processes/" + pid + "/migrations?timeout=20s", "{\"to\": \"n2\", \"wait\": true}");
+    assertEquals(200, r.statusCode(), r.body());
+    JsonNode m = json(r.body());
+    assertEquals("committed", m.path("state").asText());
+    assertEquals(15000, m.path("totalMicros").asLong(), "the complete record, not the first");
+    assertTrue(m.has("finishedAt"), r.body());
+    assertEquals("n2", service.node(pid));
   }
 
   @Test
