@@ -115,6 +115,10 @@ public final class FerryRoutes extends AllDirectives {
 
   private final ClusterService service;
   private final String nodeName;
+
+  /** What requests waiting for a migration to end learn from the event stream. */
+  private final MigrationEnds migrationEnds;
+
   private final HttpSettings http;
   private final byte[] tokenDigest;
   private final Duration eventHeartbeat;
@@ -137,6 +141,7 @@ public final class FerryRoutes extends AllDirectives {
     String token = http.token() == null ? "" : http.token();
     this.tokenDigest = token.isEmpty() ? null : sha256(token);
     this.table = buildTable();
+    this.migrationEnds = new MigrationEnds(service);
   }
 
   /** Every (method, path template) this route tree serves, in table order. */
@@ -484,8 +489,9 @@ public final class FerryRoutes extends AllDirectives {
    * {@code work} given the migrations' ends the event stream reports from now on; that subscription
    * is closed once the work is done, whichever way.
    */
-  private <T> CompletionStage<T> watchingEnds(Function<MigrationEnds, CompletionStage<T>> work) {
-    MigrationEnds ends = new MigrationEnds(service);
+  private <T> CompletionStage<T> watchingEnds(
+      Function<MigrationEnds.Watch, CompletionStage<T>> work) {
+    MigrationEnds.Watch ends = migrationEnds.watch();
     try {
       return work.apply(ends).whenComplete((v, t) -> ends.close());
     } catch (RuntimeException e) {
@@ -501,7 +507,7 @@ public final class FerryRoutes extends AllDirectives {
    * node) is asked about again.
    */
   private CompletionStage<MigrationInfo> awaitMigrationEnd(
-      MigrationInfo first, Duration timeout, MigrationEnds ends) {
+      MigrationInfo first, Duration timeout, MigrationEnds.Watch ends) {
     CompletableFuture<MigrationInfo> result = new CompletableFuture<>();
     ends.onEnd(first.id(), result::complete);
     pollMigration(first, System.nanoTime() + timeout.toNanos(), result);

@@ -24,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -177,6 +178,48 @@ class ClusterRoutesTest {
     assertEquals(15000, m.path("totalMicros").asLong(), "the complete record, not the first");
     assertTrue(m.has("finishedAt"), r.body());
     assertEquals("n2", service.node(pid));
+  }
+
+  @Test
+  void requestsWaitingForDifferentMigrationsShareOneSubscriptionAndEachGetsItsOwnEnd()
+      throws Exception {
+    service.recordsLag = true; // only the events can answer them
+    String[] pids = {service.start(), service.start()};
+    List<CompletableFuture<HttpResponse<String>>> answers = new ArrayList<>();
+    for (String pid : pids) {
+      answers.add(
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return server.post(
+                      "/v1/processes/" + pid + "/migrations?timeout=20s",
+                      "{\"to\": \"n2\", \"wait\": true}");
+                } catch (Exception e) {
+                  throw new IllegalStateException(e);
+                }
+              }));
+    }
+    String[] ids = new String[2];
+    for (int i = 0; i < 2; i++) {
+      while ((ids[i] = service.lastMigrationOf(pids[i])) == null) {
+        Thread.sleep(5);
+      }
+    }
+    assertEquals(1, service.subscriberCount(), "one subscription for both waiting requests");
+    for (int step = 0; step < 4; step++) {
+      service.advance(ids[1]); // the second one ends first
+    }
+    HttpResponse<String> second = answers.get(1).get(20, TimeUnit.SECONDS);
+    assertEquals(200, second.statusCode(), second.body());
+    assertEquals(ids[1], json(second.body()).path("id").asText());
+    assertFalse(answers.get(0).isDone(), "the first is still migrating");
+    for (int step = 0; step < 4; step++) {
+      service.advance(ids[0]);
+    }
+    HttpResponse<String> first = answers.get(0).get(20, TimeUnit.SECONDS);
+    assertEquals(200, first.statusCode(), first.body());
+    assertEquals(ids[0], json(first.body()).path("id").asText());
+    assertEquals("committed", json(first.body()).path("state").asText());
   }
 
   @Test
