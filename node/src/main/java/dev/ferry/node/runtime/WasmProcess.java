@@ -65,6 +65,9 @@ import java.util.function.Function;
 public final class WasmProcess implements CallGate {
   static final int PAGE = 65536;
 
+  /** Bytes of an image's memory copied into linear memory at a time on a restore. */
+  private static final int RESTORE_BUFFER = 16 * PAGE;
+
   /** Freeze timeouts of every process; cancelled tasks leave the queue at once. */
   private static final java.util.concurrent.ScheduledThreadPoolExecutor TIMEOUTS =
       new java.util.concurrent.ScheduledThreadPoolExecutor(
@@ -854,12 +857,19 @@ public final class WasmProcess implements CallGate {
         mem.write(p * PAGE, ZERO_PAGE);
       }
     }
+    // Through one reused buffer: Chicory's memory is written from byte arrays, and an array per
+    // page would be as much garbage as the image.
+    int largest = 0;
     for (MemoryRun r : image.getMemory().getRunsList()) {
-      int n = r.getData().size() / PAGE;
-      for (int i = 0; i < n; i++) {
-        mem.write(
-            (r.getFirstPage() + i) * PAGE,
-            r.getData().substring(i * PAGE, (i + 1) * PAGE).toByteArray());
+      largest = Math.max(largest, r.getData().size());
+    }
+    byte[] buf = new byte[Math.min(RESTORE_BUFFER, largest)];
+    for (MemoryRun r : image.getMemory().getRunsList()) {
+      ByteString data = r.getData();
+      for (int off = 0; off < data.size(); off += buf.length) {
+        int len = Math.min(buf.length, data.size() - off);
+        data.copyTo(buf, off, 0, len);
+        mem.write(r.getFirstPage() * PAGE + off, buf, 0, len);
       }
     }
     loadGlobals(image);
