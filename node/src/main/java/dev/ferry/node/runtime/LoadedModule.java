@@ -15,23 +15,19 @@ public final class LoadedModule {
   private final String hash;
   private final WasmModule module;
   private final boolean preemptible;
+  private final UnwindBound unwindBound;
   private volatile Function<Instance, Machine> compiled;
-  private volatile UnwindBound unwindBound;
 
   LoadedModule(String hash, WasmModule module, boolean preemptible) {
     this.hash = hash;
     this.module = module;
     this.preemptible = preemptible;
+    this.unwindBound = new UnwindBound(module);
   }
 
   /** Each function's frame size for bounding an unwind: worked out once per module. */
   UnwindBound unwindBound() {
-    UnwindBound b = unwindBound;
-    if (b == null) {
-      b = new UnwindBound(module); // idempotent: a race builds it twice, no harm
-      unwindBound = b;
-    }
-    return b;
+    return unwindBound;
   }
 
   public String hash() {

@@ -841,7 +841,9 @@ public final class WasmProcess implements CallGate {
     }
     // Data segments initialised the first pages; the image says what they hold now.
     boolean[] covered = new boolean[have];
+    int largest = 0;
     for (MemoryRun r : image.getMemory().getRunsList()) {
+      largest = Math.max(largest, r.getData().size());
       int n = r.getData().size() / PAGE;
       if (r.getData().size() % PAGE != 0 || r.getFirstPage() + n > want) {
         throw new IOException("corrupt image: memory run outside memory");
@@ -859,10 +861,6 @@ public final class WasmProcess implements CallGate {
     }
     // Through one reused buffer: Chicory's memory is written from byte arrays, and an array per
     // page would be as much garbage as the image.
-    int largest = 0;
-    for (MemoryRun r : image.getMemory().getRunsList()) {
-      largest = Math.max(largest, r.getData().size());
-    }
     byte[] buf = new byte[Math.min(RESTORE_BUFFER, largest)];
     for (MemoryRun r : image.getMemory().getRunsList()) {
       ByteString data = r.getData();
