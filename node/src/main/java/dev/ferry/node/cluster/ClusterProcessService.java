@@ -111,11 +111,20 @@ public final class ClusterProcessService implements ClusterService {
   private CompletionStage<ProcessReply> askIdempotent(
       String pid, ProcessCommand.Builder cmd, Duration attempt) {
     long deadline = System.nanoTime() + rt.askTimeout.toNanos();
-    return askUntil(pid, cmd, attempt, deadline);
+    return askUntil(pid, cmd, attempt, deadline, false);
   }
 
+  /**
+   * Sends {@code cmd} until it is answered or {@code deadline} passes: again after every {@code
+   * attempt} without an answer, and, unless {@code onlyUnanswered}, again after an answer that says
+   * the process is unavailable for now.
+   */
   private CompletionStage<ProcessReply> askUntil(
-      String pid, ProcessCommand.Builder cmd, Duration attempt, long deadline) {
+      String pid,
+      ProcessCommand.Builder cmd,
+      Duration attempt,
+      long deadline,
+      boolean onlyUnanswered) {
     return ask(pid, cmd.clone(), attempt)
         .handle(
             (r, e) -> {
@@ -123,8 +132,24 @@ public final class ClusterProcessService implements ClusterService {
                 return CompletableFuture.completedFuture(r);
               }
               FerryException fe = FerryException.of(e);
-              if (fe.kind() == FerryException.Kind.UNAVAILABLE && System.nanoTime() < deadline) {
-                return askUntil(pid, cmd, attempt, deadline);
+              boolean unanswered = unanswered(e);
+              boolean again =
+                  onlyUnanswered ? unanswered : fe.kind() == FerryException.Kind.UNAVAILABLE;
+              if (again && System.nanoTime() < deadline) {
+                return askUntil(pid, cmd, attempt, deadline, onlyUnanswered);
+              }
+              if (unanswered) {
+                fe =
+                    new FerryException(
+                        FerryException.Kind.UNAVAILABLE,
+                        "process "
+                            + pid
+                            + " did not answer within "
+                            + rt.askTimeout.toSeconds()
+                            + " s (asked every "
+                            + attempt.toMillis()
+                            + " ms)",
+                        e);
               }
               return CompletableFuture.<ProcessReply>failedFuture(fe);
             })
@@ -132,6 +157,31 @@ public final class ClusterProcessService implements ClusterService {
   }
 
   private static final Duration ATTEMPT = Duration.ofSeconds(1);
+
+  /**
+   * Whether {@code e} says an ask got no answer in time (rather than an answer that is an error).
+   */
+  private static boolean unanswered(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.util.concurrent.TimeoutException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Asks for a change to a process (kill, checkpoint, restore, cancel of a migration) under a fresh
+   * request id, sending it again with that id when an attempt gets no answer (see {@link
+   * #askIdempotent}): the node that serves it carries it out once and answers every copy alike
+   * ({@link RepeatedRequests}), so a request dropped while the process's shard moves is delayed,
+   * never lost, and one that was only slow is not carried out twice. An answer, an error too, ends
+   * the asking at once.
+   */
+  private CompletionStage<ProcessReply> askOnce(String pid, ProcessCommand.Builder cmd) {
+    cmd.setRequestId(java.util.UUID.randomUUID().toString());
+    return askUntil(pid, cmd, ATTEMPT, System.nanoTime() + rt.askTimeout.toNanos(), true);
+  }
 
   @Override
   public CompletionStage<ModuleInfo> uploadModule(byte[] wasm, boolean preemptible) {
@@ -223,7 +273,7 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<ProcessInfo> kill(String pid) {
-    return ask(pid, ProcessCommand.newBuilder().setKill(Empty.getDefaultInstance()))
+    return askOnce(pid, ProcessCommand.newBuilder().setKill(Empty.getDefaultInstance()))
         .thenApply(r -> Wire.info(r.getInfo()));
   }
 
@@ -240,7 +290,7 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<CheckpointResult> checkpoint(String pid, boolean leaveRunning) {
-    return ask(
+    return askOnce(
             pid,
             ProcessCommand.newBuilder()
                 .setCheckpoint(Checkpoint.newBuilder().setLeaveRunning(leaveRunning)))
@@ -250,7 +300,7 @@ public final class ClusterProcessService implements ClusterService {
 
   @Override
   public CompletionStage<ProcessInfo> restore(String pid, Engine engine) {
-    return ask(
+    return askOnce(
             pid,
             ProcessCommand.newBuilder()
                 .setRestore(
@@ -479,7 +529,7 @@ public final class ClusterProcessService implements ClusterService {
                         + m.getFromNode()
                         + " to say whether it committed; it cannot be cancelled");
               }
-              return ask(
+              return askOnce(
                   m.getPid(),
                   ProcessCommand.newBuilder()
                       .setCancelMigration(CancelMigration.newBuilder().setMigrationId(id)));

@@ -60,6 +60,10 @@ public final class ClusterRuntime {
   final String nodeName;
   final ActorRefResolver resolver;
   final Duration askTimeout = Duration.ofSeconds(60);
+
+  /** Requests that change a process, served here, by request id: each is carried out once. */
+  final RepeatedRequests repeated = new RepeatedRequests(10_000, askTimeout.multipliedBy(5));
+
   private final ClusterSharding sharding;
   private final ExternalShardAllocationClient allocation;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();

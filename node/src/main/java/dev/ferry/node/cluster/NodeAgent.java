@@ -120,7 +120,7 @@ final class NodeAgent {
               // process in doubt until it is settled).
               ProcessEntity.redeliver(rt, cmd);
             } else if (rt.processes.has(pid)) {
-              ProcessEntity.handle(rt, cmd, ProcessEntity.serveLocally(rt, pid, cmd));
+              ProcessEntity.handle(rt, cmd, ProcessEntity.serveOnce(rt, pid, cmd));
             } else if (rt.processes.movedTo(pid).isPresent()
                 && rt.agent(rt.processes.movedTo(pid).get()).isPresent()) {
               rt.agent(rt.processes.movedTo(pid).get()).get().tell(r);

@@ -72,15 +72,20 @@ final class ProcessEntity {
       case MIGRATION_FINISHED:
         return Behaviors.same(); // a late report of a migration already finished
       case CANCEL_MIGRATION:
-        reply(
+        // (a copy of a cancel this node carried out while the migration ran gets that answer)
+        handle(
             cmd,
-            Wire.replyError(
-                FerryException.conflict(
-                    "process "
-                        + pid
-                        + " is not migrating (migration "
-                        + cmd.getCancelMigration().getMigrationId()
-                        + " has ended or never existed)")));
+            rt.repeated.once(
+                cmd.getRequestId(),
+                () ->
+                    CompletableFuture.completedFuture(
+                        Wire.replyError(
+                            FerryException.conflict(
+                                "process "
+                                    + pid
+                                    + " is not migrating (migration "
+                                    + cmd.getCancelMigration().getMigrationId()
+                                    + " has ended or never existed)")))));
         return Behaviors.same();
       case START:
         handle(cmd, startHere(cmd));
@@ -111,7 +116,7 @@ final class ProcessEntity {
     if (cmd.getOpCase() == ProcessCommand.OpCase.MIGRATE) {
       return startMigration(cmd);
     }
-    handle(cmd, serveLocally(rt, pid, cmd));
+    handle(cmd, serveOnce(rt, pid, cmd));
     return Behaviors.same();
   }
 
@@ -124,9 +129,17 @@ final class ProcessEntity {
               switch (cmd.getOpCase()) {
                 case CANCEL_MIGRATION:
                   if (cmd.getCancelMigration().getMigrationId().equals(migrationId)) {
-                    coordinator.cancel();
-                    reply(
-                        cmd, ProcessReply.newBuilder().setMigration(coordinator.record()).build());
+                    handle(
+                        cmd,
+                        rt.repeated.once(
+                            cmd.getRequestId(),
+                            () -> {
+                              coordinator.cancel();
+                              return CompletableFuture.completedFuture(
+                                  ProcessReply.newBuilder()
+                                      .setMigration(coordinator.record())
+                                      .build());
+                            }));
                   } else {
                     reply(
                         cmd,
@@ -271,8 +284,17 @@ final class ProcessEntity {
     return rt.processes.run(pid, req).thenApply(Wire::reply);
   }
 
+  /**
+   * Serves a request for a process this node holds; a copy of a request already served here (same
+   * request id) gets the first one's answer.
+   */
+  static CompletionStage<ProcessReply> serveOnce(
+      ClusterRuntime rt, String pid, ProcessCommand cmd) {
+    return rt.repeated.once(cmd.getRequestId(), () -> serveLocally(rt, pid, cmd));
+  }
+
   /** Serves a request for a process this node holds. */
-  static CompletionStage<ProcessReply> serveLocally(
+  private static CompletionStage<ProcessReply> serveLocally(
       ClusterRuntime rt, String pid, ProcessCommand cmd) {
     var ps = rt.processes;
     switch (cmd.getOpCase()) {

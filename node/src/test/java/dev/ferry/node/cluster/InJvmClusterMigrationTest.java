@@ -233,6 +233,90 @@ class InJvmClusterMigrationTest {
     }
   }
 
+  /**
+   * A request that changes a process, asked right as a migration ends, reaches the process: Pekko's
+   * shard regions drop the requests they hold for a shard that starts moving (the shard follows the
+   * process at the end of every migration), so the request is sent again — and carried out once.
+   */
+  @Test
+  void changesAskedAsTheShardMovesAreNotLost() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+    ProcessInfo p =
+        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    int asked = 0;
+    for (int round = 0; round < 8; round++) {
+      String from = get(n1.status(p.id())).node();
+      String to = from.equals("n1") ? "n2" : "n1";
+      ClusterService source = nodes.get(Integer.parseInt(from.substring(1)) - 1).service();
+      MigrationInfo m = awaitMigration(source, get(source.migrate(p.id(), to, null)).id());
+      assertEquals("committed", m.state(), m.toString());
+      // From the source, where the shard is until it follows: checkpoints (the process runs on)
+      // for the next 200 ms, while the shard moves (within 50 ms of the commit, at the next
+      // rebalance). Each must answer at once or after one repetition, not at the ask timeout.
+      List<java.util.concurrent.CompletableFuture<dev.ferry.node.service.CheckpointResult>> cps =
+          new ArrayList<>();
+      long until = System.nanoTime() + 200_000_000L;
+      while (System.nanoTime() < until) {
+        cps.add(source.checkpoint(p.id(), true).toCompletableFuture());
+        Thread.sleep(2);
+      }
+      for (var cp : cps) {
+        // answered: a checkpoint, or (asked while another one freezes it) a clear refusal
+        try {
+          assertTrue(cp.get(20, TimeUnit.SECONDS).leftRunning());
+        } catch (java.util.concurrent.ExecutionException e) {
+          FerryException fe = FerryException.of(e);
+          assertEquals(FerryException.Kind.CONFLICT, fe.kind(), fe.getMessage());
+          assertTrue(fe.getMessage().contains("already being frozen"), fe.getMessage());
+        }
+        asked++;
+      }
+    }
+    System.out.println(asked + " checkpoints asked as shards moved, all answered");
+    assertEquals(ProcessState.RUNNING, get(n1.status(p.id())).state());
+    get(n1.kill(p.id()));
+  }
+
+  /** A request that reaches a node twice (the same request id) is carried out once. */
+  @Test
+  void aRequestSentTwiceIsCarriedOutOnce() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
+    var sharding =
+        org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(nodes.get(1).system());
+    var resolver = org.apache.pekko.actor.typed.ActorRefResolver.get(nodes.get(1).system());
+    java.util.function.BiFunction<String, String, dev.ferry.transport.proto.ProcessReply> kill =
+        (pid, requestId) -> {
+          try {
+            return get(
+                sharding
+                    .entityRefFor(ClusterRuntime.PROCESS, pid)
+                    .<dev.ferry.transport.proto.ProcessReply>ask(
+                        replyTo ->
+                            dev.ferry.transport.proto.ProcessCommand.newBuilder()
+                                .setPid(pid)
+                                .setReplyTo(resolver.toSerializationFormat(replyTo))
+                                .setRequestId(requestId)
+                                .setKill(dev.ferry.transport.proto.Empty.getDefaultInstance())
+                                .build(),
+                        Duration.ofSeconds(30)));
+          } catch (Exception e) {
+            throw new AssertionError(e);
+          }
+        };
+    ProcessInfo p =
+        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    var first = kill.apply(p.id(), "kill-1");
+    var again = kill.apply(p.id(), "kill-1");
+    assertTrue(first.hasInfo(), first.toString());
+    assertEquals(first, again); // the same answer: the process was killed once
+    var other = kill.apply(p.id(), "kill-2"); // a different request: carried out, refused
+    assertTrue(other.hasError(), other.toString());
+    assertTrue(other.getError().getMessage().contains("already ended"), other.toString());
+    assertEquals(ProcessState.KILLED, get(n1.status(p.id())).state());
+  }
+
   @Test
   void badMigrationRequestsFailClearlyAndChangeNothing() throws Exception {
     ClusterService n1 = nodes.get(0).service();
