@@ -107,6 +107,63 @@ class MigrationFaultTest {
     }
   }
 
+  /**
+   * A node that hangs (SIGSTOP) long enough for the others to down it (the split-brain resolver,
+   * after 7 s of it unreachable) does not run on as a zombie when it wakes: it checkpoints its
+   * process, says why on stderr and exits 1 (for a service manager to restart it). Started again,
+   * it rejoins, and the process ends there with the output it would have had untouched.
+   */
+  @Test
+  void aNodeDownedWhileItHungStopsAndItsProcessResumesWhenItIsStartedAgain() {
+    String pid = startLines(n(3).api(), LINES);
+    long paused = System.nanoTime();
+    n(3).pause();
+    try {
+      long deadline = System.nanoTime() + DOWNING_PATIENCE.toNanos();
+      String n3 = "127.0.0.1:" + n(3).spec().clusterPort();
+      boolean namedWhileUnreachable = false;
+      while (true) {
+        List<JsonNode> members = n(1).api().nodes();
+        var listed =
+            members.stream().filter(m -> m.path("address").asText().endsWith(n3)).findFirst();
+        if (listed.isEmpty()) {
+          break;
+        }
+        if (listed.get().path("status").asText().equals("unreachable")) {
+          // still named by its name, though its agent no longer answers
+          assertEquals("n3", listed.get().path("name").asText(), members.toString());
+          namedWhileUnreachable = true;
+        }
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("n1 still lists n3 after " + DOWNING_PATIENCE);
+        }
+        DaemonProcess.sleep(200);
+      }
+      assertTrue(namedWhileUnreachable, "n1 never listed n3 as unreachable");
+      log("n3 removed from the cluster %d ms after it hung", since(paused));
+    } finally {
+      n(3).unpause();
+    }
+    int code = n(3).awaitExit(Duration.ofSeconds(60));
+    assertEquals(1, code, "exit code of a daemon the cluster removed\n" + n(3).logTail());
+    awaitLogLine(n(3), "process " + pid + " checkpointed for shutdown");
+    awaitLogLine(n(3), "ferry: node n3 was removed from the cluster");
+    // Meanwhile its process is not lost, and the others say where it is, at once.
+    long asked = System.nanoTime();
+    NodeApi.Answer meanwhile = n(1).api().get("/v1/processes/" + pid);
+    log(
+        "while n3 is gone, n1 answers for %s in %d ms: %d %s",
+        pid, since(asked), meanwhile.status(), meanwhile.text());
+    assertEquals(503, meanwhile.status(), meanwhile.text());
+    assertTrue(
+        meanwhile.text().contains("is on node n3, which is not in the cluster now"),
+        meanwhile.text());
+    n(3).start();
+    awaitMembersUp(n(3));
+    assertEndsAsIfUntouched(n(1).api(), pid, "n3", LINES);
+    assertListedOnceOn(pid, "n3", cluster);
+  }
+
   @Test
   void abortsAndResumesAtSourceWhenTheDestinationDiesDuringTheTransfer() {
     NodeApi api = n(1).api();

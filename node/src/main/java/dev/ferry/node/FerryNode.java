@@ -45,6 +45,8 @@ public final class FerryNode implements AutoCloseable {
   private final ClusterService service;
   private final ActorSystem<Void> system;
   private boolean closed;
+  private final java.util.concurrent.CompletableFuture<String> removed =
+      new java.util.concurrent.CompletableFuture<>();
 
   private FerryNode(
       FerrySettings settings,
@@ -57,6 +59,54 @@ public final class FerryNode implements AutoCloseable {
     this.processes = processes;
     this.service = service;
     this.system = system;
+    system.getWhenTerminated().thenRun(this::onSystemTerminated);
+  }
+
+  /**
+   * The cluster member stopped without {@link #close}: the cluster removed this node (downed by the
+   * split-brain resolver after it was unreachable too long — a long pause, a partition — or by an
+   * operator's tool). Without its member the node can neither be reached nor reach the others, so
+   * it closes itself as at a stop: its processes are checkpointed durably, and resume when the node
+   * is started again (it then joins the cluster anew).
+   */
+  private void onSystemTerminated() {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+    }
+    String reason =
+        "node "
+            + name()
+            + " was removed from the cluster (downed: unreachable from the majority for too long,"
+            + " e.g. a long pause or a network partition); its processes were checkpointed and"
+            + " resume when it is started again";
+    log.error(
+        "node {} was removed from the cluster (its cluster member stopped); checkpointing its"
+            + " processes and stopping",
+        name());
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                close();
+              } catch (RuntimeException e) {
+                log.error("closing node {} after its removal failed: {}", name(), e.toString(), e);
+              } finally {
+                removed.complete(reason);
+              }
+            },
+            "ferry-node-removed");
+    t.start();
+  }
+
+  /**
+   * Completes, with a sentence saying so, once this node has closed itself because the cluster
+   * removed it (see {@link #onSystemTerminated}); never completes for a node closed by {@link
+   * #close}.
+   */
+  public java.util.concurrent.CompletionStage<String> removedFromCluster() {
+    return removed;
   }
 
   /** Starts a node and blocks until it is up. */

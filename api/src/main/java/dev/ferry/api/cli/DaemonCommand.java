@@ -134,6 +134,11 @@ final class DaemonCommand implements Callable<Integer> {
       Thread.currentThread().interrupt();
       daemon.stop();
     }
+    String removed = daemon.removedReason();
+    if (removed != null) {
+      cli.err().println("ferry: " + removed);
+      return ExitCodes.ERROR;
+    }
     return ExitCodes.OK;
   }
 }

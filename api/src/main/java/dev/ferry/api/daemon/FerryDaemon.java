@@ -29,6 +29,7 @@ public final class FerryDaemon {
   private final ServerBinding binding;
   private final CountDownLatch stopped = new CountDownLatch(1);
   private boolean stopping;
+  private volatile String removedReason;
 
   private FerryDaemon(FerryNode node, ServerBinding binding) {
     this.node = node;
@@ -79,7 +80,24 @@ public final class FerryDaemon {
         settings.node().port(),
         http.host(),
         bound.getPort());
-    return new FerryDaemon(node, binding);
+    FerryDaemon daemon = new FerryDaemon(node, binding);
+    // Removed from the cluster, the node has closed itself (its processes checkpointed): the
+    // daemon stops too, and says why (ferry daemon then exits 1, for a service manager to restart).
+    node.removedFromCluster()
+        .thenAccept(
+            reason -> {
+              daemon.removedReason = reason;
+              new Thread(daemon::stop, "ferry-daemon-removed").start();
+            });
+    return daemon;
+  }
+
+  /**
+   * Why the daemon stopped on its own: a sentence saying the cluster removed its node; null if it
+   * was stopped by {@link #stop} (or still runs).
+   */
+  public String removedReason() {
+    return removedReason;
   }
 
   /** The node this daemon serves. */
@@ -110,12 +128,16 @@ public final class FerryDaemon {
       stopping = true;
     }
     try {
+      // (removed from the cluster: the actor system, and the HTTP server with it, has stopped)
+      boolean serverStopped = node.system().getWhenTerminated().toCompletableFuture().isDone();
       log.info("Ferry node {} stopping: closing the HTTP API", node.name());
       try {
-        binding
-            .terminate(HTTP_DRAIN)
-            .toCompletableFuture()
-            .get(HTTP_DRAIN.toSeconds() + 5, TimeUnit.SECONDS);
+        if (!serverStopped) {
+          binding
+              .terminate(HTTP_DRAIN)
+              .toCompletableFuture()
+              .get(HTTP_DRAIN.toSeconds() + 5, TimeUnit.SECONDS);
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } catch (Exception | LinkageError e) {

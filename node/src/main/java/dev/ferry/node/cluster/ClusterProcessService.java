@@ -134,7 +134,10 @@ public final class ClusterProcessService implements ClusterService {
               FerryException fe = FerryException.of(e);
               boolean unanswered = unanswered(e);
               boolean again =
-                  onlyUnanswered ? unanswered : fe.kind() == FerryException.Kind.UNAVAILABLE;
+                  onlyUnanswered
+                      ? unanswered
+                      : fe.kind() == FerryException.Kind.UNAVAILABLE
+                          && !(fe instanceof FerryException.NodeGone);
               if (again && System.nanoTime() < deadline) {
                 return askUntil(pid, cmd, attempt, deadline, onlyUnanswered);
               }
@@ -379,7 +382,7 @@ public final class ClusterProcessService implements ClusterService {
         return e.getKey();
       }
     }
-    return m.address().hostPort();
+    return rt.nameOf(m.address()).orElse(m.address().hostPort());
   }
 
   @Override

@@ -67,6 +67,13 @@ public final class ClusterRuntime {
   private final ClusterSharding sharding;
   private final ExternalShardAllocationClient allocation;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
+
+  /**
+   * The name of every node whose agent was ever listed, by cluster address: an unreachable member's
+   * agent drops out of the listing, but the member is still named by its name, not its address.
+   */
+  private final Map<Address, String> names = new ConcurrentHashMap<>();
+
   private final ActorRef<Topic.Command<FerryEvent>> topic;
 
   /** "node/moduleHash" pairs known to be stored on that node (modules are never deleted). */
@@ -173,6 +180,7 @@ public final class ClusterRuntime {
                       }
                       agents.keySet().retainAll(now.keySet());
                       agents.putAll(now);
+                      now.forEach((name, a) -> names.put(a.path().address(), name));
                       return Behaviors.same();
                     })
                 .build(),
@@ -235,6 +243,28 @@ public final class ClusterRuntime {
 
   Optional<ActorRef<NodeRequest>> agent(String node) {
     return Optional.ofNullable(agents.get(node));
+  }
+
+  /** The node the shard of {@code pid} was last placed on (Distributed Data, this node's copy). */
+  CompletionStage<Optional<Address>> placement(String pid) {
+    return allocation
+        .getShardLocations()
+        .thenApply(l -> Optional.ofNullable(l.getShardLocations().get(pid)).map(x -> x.address()));
+  }
+
+  /** Whether a node at {@code address} is a member of the cluster now (in any status). */
+  boolean isMember(Address address) {
+    for (org.apache.pekko.cluster.Member m : Cluster.get(system).state().getMembers()) {
+      if (m.address().equals(address)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The name of the node at {@code address}, if its agent was ever listed. */
+  Optional<String> nameOf(Address address) {
+    return Optional.ofNullable(names.get(address));
   }
 
   Map<String, ActorRef<NodeRequest>> agents() {

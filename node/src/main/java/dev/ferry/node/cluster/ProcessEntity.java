@@ -107,9 +107,7 @@ final class ProcessEntity {
       } else if (movedTo.isPresent()) {
         forward(cmd, movedTo.get());
       } else {
-        reply(
-            cmd,
-            Wire.replyError(FerryException.notFound("no process '" + pid + "' in the cluster")));
+        notHere(rt, pid, cmd);
       }
       return Behaviors.same();
     }
@@ -342,10 +340,52 @@ final class ProcessEntity {
   }
 
   /**
-   * A migration request for a process that has just moved away must reach its entity at the
-   * destination: it goes back to the sharding region, which holds it while the shard moves and
-   * delivers it where the shard is placed. Until the shard has moved it comes back here; after
-   * {@link #MAX_BOUNCES} tries the requester gets an error.
+   * A request for a process this node does not hold and did not send away. Its shard placement says
+   * where it is: on another member, the shard is on its way there (it was placed here while that
+   * node was away, e.g. restarting), and the request goes back to sharding to follow it; on a node
+   * that is not in the cluster now, the requester learns so ({@link FerryException.NodeGone}: the
+   * process is there, checkpointed, and resumes when that node is started again); else there is no
+   * such process.
+   */
+  private static void notHere(ClusterRuntime rt, String pid, ProcessCommand cmd) {
+    rt.placement(pid)
+        .whenComplete(
+            (at, e) -> {
+              if (e == null && at.isPresent() && !at.get().equals(rt.selfAddress())) {
+                if (rt.isMember(at.get())) {
+                  redeliver(rt, cmd);
+                  return;
+                }
+                String node = rt.nameOf(at.get()).orElse(at.get().hostPort());
+                reply(
+                    rt,
+                    cmd,
+                    Wire.replyError(
+                        new FerryException.NodeGone(
+                            "process "
+                                + pid
+                                + " is on node "
+                                + node
+                                + ", which is not in the cluster now (the cluster removed it, or it"
+                                + " has not been started again yet); it resumes there when "
+                                + node
+                                + " is started again")));
+                return;
+              }
+              reply(
+                  rt,
+                  cmd,
+                  Wire.replyError(
+                      FerryException.notFound("no process '" + pid + "' in the cluster")));
+            });
+  }
+
+  /**
+   * A request that must reach the process's entity where its shard is placed, while the shard has
+   * not got there yet (a migration request for a process that has just moved away; any request for
+   * a process whose node has just rejoined): it goes back to the sharding region, which delivers it
+   * where the shard is. Until the shard has moved it comes back here, every 50 ms; after {@link
+   * #MAX_BOUNCES} tries the requester gets an error.
    */
   static void redeliver(ClusterRuntime rt, ProcessCommand cmd) {
     if (cmd.getBounces() >= MAX_BOUNCES) {

@@ -99,6 +99,7 @@ final class Wire {
     return ErrorMsg.newBuilder()
         .setKind(e.kind().name())
         .setMessage(e.getMessage() == null ? e.toString() : e.getMessage())
+        .setNodeGone(e instanceof FerryException.NodeGone)
         .build();
   }
 
@@ -113,6 +114,8 @@ final class Wire {
     } catch (IllegalArgumentException e) {
       kind = FerryException.Kind.INTERNAL;
     }
-    return new FerryException(kind, m.getMessage());
+    return m.getNodeGone()
+        ? new FerryException.NodeGone(m.getMessage())
+        : new FerryException(kind, m.getMessage());
   }
 }

@@ -57,6 +57,19 @@ public class FerryException extends RuntimeException {
     return new FerryException(Kind.CONFLICT, message);
   }
 
+  /**
+   * The process exists, but on a node that is not in the cluster now (the cluster removed it, and
+   * it has not been started again): unavailable, and not for a moment only — a client does not ask
+   * again at once.
+   */
+  public static final class NodeGone extends FerryException {
+    private static final long serialVersionUID = 1L;
+
+    public NodeGone(String message) {
+      super(Kind.UNAVAILABLE, message);
+    }
+  }
+
   /** Unwraps CompletionException/ExecutionException chains to the FerryException, if any. */
   public static FerryException of(Throwable t) {
     Throwable c = t;
