@@ -243,7 +243,7 @@ class InJvmClusterMigrationTest {
     ClusterService n1 = nodes.get(0).service();
     String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
     ProcessInfo p =
-        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+        get(n1.run(new RunRequest(hash, null, List.of("2000000", "1000"), Map.of(), Map.of())));
     int asked = 0;
     for (int round = 0; round < 8; round++) {
       String from = get(n1.status(p.id())).node();
