@@ -115,7 +115,8 @@ class MigrationFaultTest {
    */
   @Test
   void aNodeDownedWhileItHungStopsAndItsProcessResumesWhenItIsStartedAgain() {
-    String pid = startLines(n(3).api(), LINES);
+    // long enough to be still running when n3, woken, learns it was removed (seconds later)
+    String pid = startLines(n(3).api(), MORE_LINES);
     long paused = System.nanoTime();
     n(3).pause();
     try {
@@ -144,7 +145,9 @@ class MigrationFaultTest {
     } finally {
       n(3).unpause();
     }
+    long woken = System.nanoTime();
     int code = n(3).awaitExit(Duration.ofSeconds(60));
+    log("n3 exited %d ms after it was woken", since(woken));
     assertEquals(1, code, "exit code of a daemon the cluster removed\n" + n(3).logTail());
     awaitLogLine(n(3), "process " + pid + " checkpointed for shutdown");
     awaitLogLine(n(3), "ferry: node n3 was removed from the cluster");
@@ -160,7 +163,7 @@ class MigrationFaultTest {
         meanwhile.text());
     n(3).start();
     awaitMembersUp(n(3));
-    assertEndsAsIfUntouched(n(1).api(), pid, "n3", LINES);
+    assertEndsAsIfUntouched(n(1).api(), pid, "n3", MORE_LINES);
     assertListedOnceOn(pid, "n3", cluster);
   }
 
