@@ -44,7 +44,9 @@ public final class FerryNode implements AutoCloseable {
   private final NodeProcesses processes;
   private final ClusterService service;
   private final ActorSystem<Void> system;
-  private boolean closed;
+  // volatile: read without the lock by onSystemTerminated, which runs on whatever thread completes
+  // the actor system's termination, possibly while close() holds the lock and waits for it
+  private volatile boolean closed;
   private final java.util.concurrent.CompletableFuture<String> removed =
       new java.util.concurrent.CompletableFuture<>();
 
@@ -70,10 +72,8 @@ public final class FerryNode implements AutoCloseable {
    * is started again (it then joins the cluster anew).
    */
   private void onSystemTerminated() {
-    synchronized (this) {
-      if (closed) {
-        return;
-      }
+    if (closed) {
+      return; // (set by close() before it stops the actor system)
     }
     String reason =
         "node "
