@@ -29,7 +29,6 @@ public final class FerryDaemon {
   private final ServerBinding binding;
   private final CountDownLatch stopped = new CountDownLatch(1);
   private boolean stopping;
-  private volatile String removedReason;
 
   private FerryDaemon(FerryNode node, ServerBinding binding) {
     this.node = node;
@@ -84,11 +83,7 @@ public final class FerryDaemon {
     // Removed from the cluster, the node has closed itself (its processes checkpointed): the
     // daemon stops too, and says why (ferry daemon then exits 1, for a service manager to restart).
     node.removedFromCluster()
-        .thenAccept(
-            reason -> {
-              daemon.removedReason = reason;
-              new Thread(daemon::stop, "ferry-daemon-removed").start();
-            });
+        .thenRun(() -> new Thread(daemon::stop, "ferry-daemon-removed").start());
     return daemon;
   }
 
@@ -97,7 +92,7 @@ public final class FerryDaemon {
    * was stopped by {@link #stop} (or still runs).
    */
   public String removedReason() {
-    return removedReason;
+    return node.removedFromCluster().toCompletableFuture().getNow(null);
   }
 
   /** The node this daemon serves. */

@@ -377,11 +377,6 @@ public final class ClusterProcessService implements ClusterService {
   }
 
   private String nameOf(Member m) {
-    for (var e : rt.agents().entrySet()) {
-      if (e.getValue().path().address().equals(m.address())) {
-        return e.getKey();
-      }
-    }
     return rt.nameOf(m.address()).orElse(m.address().hostPort());
   }
 

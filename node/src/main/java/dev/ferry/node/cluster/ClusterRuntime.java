@@ -69,8 +69,9 @@ public final class ClusterRuntime {
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
 
   /**
-   * The name of every node whose agent was ever listed, by cluster address: an unreachable member's
-   * agent drops out of the listing, but the member is still named by its name, not its address.
+   * The name of every node whose agent was ever listed, by cluster address (a superset of {@link
+   * #agents}'): an unreachable member's agent drops out of the listing, but the member is still
+   * named by its name, not its address.
    */
   private final Map<Address, String> names = new ConcurrentHashMap<>();
 

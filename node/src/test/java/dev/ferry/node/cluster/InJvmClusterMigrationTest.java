@@ -77,6 +77,13 @@ class InJvmClusterMigrationTest {
     }
   }
 
+  /** Starts the clock guest (uploaded first) on {@code svc}'s node: {@code iterations} ticks. */
+  static ProcessInfo runClock(ClusterService svc, String iterations) throws Exception {
+    String hash = get(svc.uploadModule(TestNodes.guest("clock"), false)).hash();
+    return get(
+        svc.run(new RunRequest(hash, null, List.of(iterations, "1000"), Map.of(), Map.of())));
+  }
+
   static MigrationInfo awaitMigration(ClusterService svc, String id) throws Exception {
     long deadline = System.currentTimeMillis() + 60_000;
     while (true) {
@@ -241,9 +248,7 @@ class InJvmClusterMigrationTest {
   @Test
   void changesAskedAsTheShardMovesAreNotLost() throws Exception {
     ClusterService n1 = nodes.get(0).service();
-    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
-    ProcessInfo p =
-        get(n1.run(new RunRequest(hash, null, List.of("2000000", "1000"), Map.of(), Map.of())));
+    ProcessInfo p = runClock(n1, "2000000");
     int asked = 0;
     for (int round = 0; round < 8; round++) {
       String from = get(n1.status(p.id())).node();
@@ -282,7 +287,6 @@ class InJvmClusterMigrationTest {
   @Test
   void aRequestSentTwiceIsCarriedOutOnce() throws Exception {
     ClusterService n1 = nodes.get(0).service();
-    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
     var sharding =
         org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(nodes.get(1).system());
     var resolver = org.apache.pekko.actor.typed.ActorRefResolver.get(nodes.get(1).system());
@@ -305,8 +309,7 @@ class InJvmClusterMigrationTest {
             throw new AssertionError(e);
           }
         };
-    ProcessInfo p =
-        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    ProcessInfo p = runClock(n1, "100000");
     var first = kill.apply(p.id(), "kill-1");
     var again = kill.apply(p.id(), "kill-1");
     assertTrue(first.hasInfo(), first.toString());
@@ -320,9 +323,7 @@ class InJvmClusterMigrationTest {
   @Test
   void badMigrationRequestsFailClearlyAndChangeNothing() throws Exception {
     ClusterService n1 = nodes.get(0).service();
-    String hash = get(n1.uploadModule(TestNodes.guest("clock"), false)).hash();
-    ProcessInfo p =
-        get(n1.run(new RunRequest(hash, null, List.of("100000", "1000"), Map.of(), Map.of())));
+    ProcessInfo p = runClock(n1, "100000");
     FerryException e =
         FerryException.of(assertThrows(Exception.class, () -> get(n1.migrate(p.id(), "n9", null))));
     assertEquals(FerryException.Kind.NOT_FOUND, e.kind(), e.getMessage());
