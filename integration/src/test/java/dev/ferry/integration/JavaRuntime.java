@@ -12,10 +12,11 @@ import java.util.regex.Pattern;
 /**
  * A JDK (or JRE) a node JVM runs on, and the flags a node needs on it.
  *
- * <p>Every node needs {@code --add-opens} for lmdbjava. From Java 22 on, lmdbjava's native library
- * loader (jffi) and its use of {@code sun.misc.Unsafe} print warnings on every start; the flags for
- * those are added by version so that node logs stay clean. It does not check that the JDK works
- * beyond reading its {@code release} file.
+ * <p>Every node needs {@code --add-opens} for lmdbjava, and gets the JIT setting the {@code ferry}
+ * launcher gives a node (see {@link #nodeFlags}). From Java 22 on, lmdbjava's native library loader
+ * (jffi) and its use of {@code sun.misc.Unsafe} print warnings on every start; the flags for those
+ * are added by version so that node logs stay clean. It does not check that the JDK works beyond
+ * reading its {@code release} file.
  *
  * @param home the JDK's home directory (what {@code JAVA_HOME} would be)
  * @param feature its feature version: 17, 21, 25...
@@ -57,6 +58,10 @@ public record JavaRuntime(Path home, int feature) {
     return home.resolve("bin").resolve("java");
   }
 
+  /** Packages (under dev.ferry) the ferry launcher has compiled early: the same list as there. */
+  private static final List<String> JIT_EARLY =
+      List.of("node.cluster", "node.process", "node.runtime", "strategies", "statestore");
+
   /** The JVM flags every node needs on this version. */
   List<String> nodeFlags() {
     List<String> flags = new ArrayList<>();
@@ -64,6 +69,12 @@ public record JavaRuntime(Path home, int feature) {
     flags.add("java.base/java.nio=ALL-UNNAMED");
     flags.add("--add-opens");
     flags.add("java.base/sun.nio.ch=ALL-UNNAMED");
+    // As the ferry launcher starts a node: the packages on a migration's path are compiled after
+    // 1 % of the usual call counts (a migration runs most of its code once; see ./ferry).
+    flags.add("-XX:CompileCommand=quiet");
+    for (String pkg : JIT_EARLY) {
+      flags.add("-XX:CompileCommand=CompileThresholdScaling,dev.ferry." + pkg + ".*::*,0.01");
+    }
     if (feature >= 22) {
       // JEP 472: jffi's System.load is a restricted method; allowed, but warned about.
       flags.add("--enable-native-access=ALL-UNNAMED");
