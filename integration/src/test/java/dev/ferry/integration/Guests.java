@@ -28,14 +28,7 @@ final class Guests {
     if (configured != null) {
       return Path.of(configured).toAbsolutePath().normalize();
     }
-    // Run from an IDE: walk up from the working directory to the repository root.
-    for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-      if (Files.isDirectory(d.resolve("guests/wasm"))) {
-        return d.resolve("guests/wasm");
-      }
-    }
-    throw new IllegalStateException(
-        "cannot find guests/wasm above " + Path.of("").toAbsolutePath());
+    return RepoFiles.find("guests/wasm"); // run from an IDE
   }
 
   /** stdout of {@code lines count stderrEvery [unbuffered]} (guests/src/lines.c). */

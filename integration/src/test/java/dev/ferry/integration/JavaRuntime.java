@@ -12,11 +12,12 @@ import java.util.regex.Pattern;
 /**
  * A JDK (or JRE) a node JVM runs on, and the flags a node needs on it.
  *
- * <p>Every node needs {@code --add-opens} for lmdbjava, and gets the JIT setting the {@code ferry}
- * launcher gives a node (see {@link #nodeFlags}). From Java 22 on, lmdbjava's native library loader
- * (jffi) and its use of {@code sun.misc.Unsafe} print warnings on every start; the flags for those
- * are added by version so that node logs stay clean. It does not check that the JDK works beyond
- * reading its {@code release} file.
+ * <p>Every node gets the options the {@code ferry} launcher gives every command, from {@code
+ * ferry.jvm-options} at the repository root ({@code --add-opens} for lmdbjava, when HotSpot
+ * compiles the migration path). From Java 22 on, lmdbjava's native library loader (jffi) and its
+ * use of {@code sun.misc.Unsafe} print warnings on every start; the flags for those are added by
+ * version so that node logs stay clean. It does not check that the JDK works beyond reading its
+ * {@code release} file.
  *
  * @param home the JDK's home directory (what {@code JAVA_HOME} would be)
  * @param feature its feature version: 17, 21, 25...
@@ -58,23 +59,9 @@ public record JavaRuntime(Path home, int feature) {
     return home.resolve("bin").resolve("java");
   }
 
-  /** Packages (under dev.ferry) the ferry launcher has compiled early: the same list as there. */
-  private static final List<String> JIT_EARLY =
-      List.of("node.cluster", "node.process", "node.runtime", "strategies", "statestore");
-
   /** The JVM flags every node needs on this version. */
   List<String> nodeFlags() {
-    List<String> flags = new ArrayList<>();
-    flags.add("--add-opens");
-    flags.add("java.base/java.nio=ALL-UNNAMED");
-    flags.add("--add-opens");
-    flags.add("java.base/sun.nio.ch=ALL-UNNAMED");
-    // As the ferry launcher starts a node: the packages on a migration's path are compiled after
-    // 1 % of the usual call counts (a migration runs most of its code once; see ./ferry).
-    flags.add("-XX:CompileCommand=quiet");
-    for (String pkg : JIT_EARLY) {
-      flags.add("-XX:CompileCommand=CompileThresholdScaling,dev.ferry." + pkg + ".*::*,0.01");
-    }
+    List<String> flags = new ArrayList<>(launcherOptions());
     if (feature >= 22) {
       // JEP 472: jffi's System.load is a restricted method; allowed, but warned about.
       flags.add("--enable-native-access=ALL-UNNAMED");
@@ -84,6 +71,26 @@ public record JavaRuntime(Path home, int feature) {
       flags.add("--sun-misc-unsafe-memory-access=allow");
     }
     return flags;
+  }
+
+  /**
+   * The options in {@code ferry.jvm-options}, the launcher's argument file: words separated by
+   * white space (the file uses no quotes), lines starting with # left out.
+   */
+  static List<String> launcherOptions() {
+    Path file = RepoFiles.find("ferry.jvm-options");
+    try {
+      List<String> options = new ArrayList<>();
+      for (String line : Files.readAllLines(file)) {
+        String l = line.strip();
+        if (!l.isEmpty() && !l.startsWith("#")) {
+          options.addAll(List.of(l.split("\\s+")));
+        }
+      }
+      return options;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot read " + file, e);
+    }
   }
 
   @Override

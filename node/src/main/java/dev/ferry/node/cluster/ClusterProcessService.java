@@ -359,7 +359,15 @@ public final class ClusterProcessService implements ClusterService {
                 out.add(
                     i == null
                         ? new NodeInfo(
-                            nameOf(m), m.address().toString(), status, null, null, -1, 0, 0, null)
+                            rt.nameOf(m.address()),
+                            m.address().toString(),
+                            status,
+                            null,
+                            null,
+                            -1,
+                            0,
+                            0,
+                            null)
                         : new NodeInfo(
                             i.getName(),
                             i.getAddress(),
@@ -374,10 +382,6 @@ public final class ClusterProcessService implements ClusterService {
               out.sort(Comparator.comparing(NodeInfo::name));
               return out;
             });
-  }
-
-  private String nameOf(Member m) {
-    return rt.nameOf(m.address()).orElse(m.address().hostPort());
   }
 
   @Override

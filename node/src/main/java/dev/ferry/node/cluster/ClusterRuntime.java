@@ -263,9 +263,10 @@ public final class ClusterRuntime {
     return false;
   }
 
-  /** The name of the node at {@code address}, if its agent was ever listed. */
-  Optional<String> nameOf(Address address) {
-    return Optional.ofNullable(names.get(address));
+  /** The name of the node at {@code address} if its agent was ever listed, else its host:port. */
+  String nameOf(Address address) {
+    String name = names.get(address);
+    return name != null ? name : address.hostPort();
   }
 
   Map<String, ActorRef<NodeRequest>> agents() {

@@ -356,7 +356,7 @@ final class ProcessEntity {
                   redeliver(rt, cmd);
                   return;
                 }
-                String node = rt.nameOf(at.get()).orElse(at.get().hostPort());
+                String node = rt.nameOf(at.get());
                 reply(
                     rt,
                     cmd,
