@@ -193,7 +193,9 @@ public final class WasmProcess implements CallGate {
   private final ExportFunction startRewind;
   private final ExportFunction stopRewind;
   private final CompletableFuture<End> end = new CompletableFuture<>();
+  private final ProcessThreads.Slot slot;
   private final Thread thread;
+  private final Runnable body;
 
   private final Object lock = new Object();
   private FreezeRequest pending; // guarded by lock
@@ -202,10 +204,10 @@ public final class WasmProcess implements CallGate {
   private volatile boolean killed;
 
   /**
-   * Completed when a process started held may run ({@link #restoreHeld}, {@link #release}, or
-   * {@link #kill}); null: it runs at once.
+   * Started by {@link #restoreHeld}: its thread gets its body only at {@link #release} (or {@link
+   * #kill}, and then ends without running the guest).
    */
-  private final CompletableFuture<Void> hold;
+  private final boolean held;
 
   // process-thread-only state
   private boolean rewinding;
@@ -229,7 +231,7 @@ public final class WasmProcess implements CallGate {
       throws IOException {
     this.spec = spec;
     this.memoryFactory = memoryFactory;
-    this.hold = held ? new CompletableFuture<>() : null;
+    this.held = held;
     GuestClock clock =
         image == null
             ? GuestClock.start()
@@ -254,9 +256,14 @@ public final class WasmProcess implements CallGate {
       throw e;
     }
     byte[] frames = image == null ? null : image.getAsyncify().getData().toByteArray();
-    // The interpreter recurses on the JVM stack for every wasm call: give deep guests room.
-    this.thread = new Thread(null, () -> run(frames), "wasm-" + spec.pid(), 512L << 20);
-    this.thread.setDaemon(true);
+    this.body = () -> run(frames);
+    try {
+      this.slot = ProcessThreads.take("wasm-" + spec.pid());
+    } catch (OutOfMemoryError e) {
+      wasi.close();
+      throw new IOException("no thread for the process: " + e.getMessage(), e);
+    }
+    this.thread = slot.thread();
   }
 
   /** Starts a new process: its thread runs {@code _start}. */
@@ -268,7 +275,7 @@ public final class WasmProcess implements CallGate {
   public static WasmProcess start(Spec spec, Function<MemoryLimits, Memory> memoryFactory)
       throws IOException {
     WasmProcess p = new WasmProcess(spec, null, memoryFactory, false);
-    p.thread.start();
+    p.slot.run(p.body);
     return p;
   }
 
@@ -302,7 +309,9 @@ public final class WasmProcess implements CallGate {
               + spec.maxMemoryPages());
     }
     WasmProcess p = new WasmProcess(spec, image, memoryFactory, held);
-    p.thread.start();
+    if (!held) {
+      p.slot.run(p.body);
+    }
     return p;
   }
 
@@ -320,9 +329,7 @@ public final class WasmProcess implements CallGate {
 
   /** Lets a process started by {@link #restoreHeld} run; does nothing otherwise. */
   public void release() {
-    if (hold != null) {
-      hold.complete(null);
-    }
+    slot.run(body);
   }
 
   private Instance instantiate() {
@@ -640,11 +647,8 @@ public final class WasmProcess implements CallGate {
 
   private void run(byte[] framesToRewind) {
     try {
-      if (hold != null) {
-        hold.join();
-        if (killed) {
-          throw new KilledException(); // killed while held: it never ran
-        }
+      if (held && killed) {
+        throw new KilledException(); // killed while held: it never ran
       }
       if (framesToRewind != null) {
         beginRewind(framesToRewind);
