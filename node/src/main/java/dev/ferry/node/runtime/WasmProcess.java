@@ -65,12 +65,6 @@ import java.util.function.Function;
 public final class WasmProcess implements CallGate {
   static final int PAGE = 65536;
 
-  /** The image format this node writes, and the newest it reads (image.proto). */
-  static final int IMAGE_FORMAT = 2;
-
-  /** An image's memory leaves out the 4 KiB blocks that are all zero (format 2). */
-  static final int BLOCK = 4096;
-
   /** Bytes of an image's memory copied into linear memory at a time on a restore. */
   private static final int RESTORE_BUFFER = 16 * PAGE;
 
@@ -306,14 +300,6 @@ public final class WasmProcess implements CallGate {
     if (!image.getModuleHash().equals(spec.module().hash())) {
       throw new IOException(
           "image is of module " + image.getModuleHash() + ", not " + spec.module().hash());
-    }
-    if (image.getFormatVersion() > IMAGE_FORMAT) {
-      throw new IOException(
-          "image is of format "
-              + image.getFormatVersion()
-              + ", newer than this node reads ("
-              + IMAGE_FORMAT
-              + "): restore it on a node of the version that wrote it");
     }
     if (image.getMemory().getPages() > spec.maxMemoryPages()) {
       throw new IOException(
@@ -793,7 +779,7 @@ public final class WasmProcess implements CallGate {
             : memoryRuns(mem, pages);
     ProcessImage.Builder b =
         ProcessImage.newBuilder()
-            .setFormatVersion(IMAGE_FORMAT)
+            .setFormatVersion(1)
             .setProcessId(spec.pid())
             .setModuleHash(spec.module().hash())
             .setMemory(lm)
@@ -816,35 +802,27 @@ public final class WasmProcess implements CallGate {
     return b.build();
   }
 
-  /** Linear memory as runs of 4 KiB blocks that are not all zero. */
+  /** Linear memory as runs of non-zero wasm pages. */
   private static LinearMemory.Builder memoryRuns(Memory mem, int pages) {
     LinearMemory.Builder lm = LinearMemory.newBuilder().setPages(pages);
-    // One bulk copy out of the engine's memory; the image's runs of non-zero blocks are slices of
+    // One bulk copy out of the engine's memory; the image's runs of non-zero pages are slices of
     // it (the array is never written again), not copies.
     byte[] all = mem.readBytes(0, pages * PAGE);
-    int blocks = pages * (PAGE / BLOCK);
     int runStart = -1;
-    for (int k = 0; k <= blocks; k++) {
-      boolean zero =
-          k == blocks || Arrays.equals(all, k * BLOCK, (k + 1) * BLOCK, ZERO_PAGE, 0, BLOCK);
+    for (int p = 0; p <= pages; p++) {
+      boolean zero = p == pages || Arrays.equals(all, p * PAGE, (p + 1) * PAGE, ZERO_PAGE, 0, PAGE);
       if (!zero && runStart < 0) {
-        runStart = k;
+        runStart = p;
       } else if (zero && runStart >= 0) {
         lm.addRuns(
             MemoryRun.newBuilder()
-                .setOffset((long) runStart * BLOCK)
+                .setFirstPage(runStart)
                 .setData(
-                    UnsafeByteOperations.unsafeWrap(
-                        all, runStart * BLOCK, (k - runStart) * BLOCK)));
+                    UnsafeByteOperations.unsafeWrap(all, runStart * PAGE, (p - runStart) * PAGE)));
         runStart = -1;
       }
     }
     return lm;
-  }
-
-  /** Where a run of {@code image}'s memory starts, in bytes (by the image's format). */
-  private static long runStart(ProcessImage image, MemoryRun r) {
-    return image.getFormatVersion() >= 2 ? r.getOffset() : (long) r.getFirstPage() * PAGE;
   }
 
   private void loadImage(ProcessImage image) throws IOException {
@@ -865,45 +843,38 @@ public final class WasmProcess implements CallGate {
       loadGlobals(image);
       return;
     }
-    // Data segments initialised the first pages; the image says what they hold now: what no run
-    // covers there is zeroed (memory grown beyond them is zero already).
-    long initialized = (long) have * PAGE;
-    long end = 0;
+    // Data segments initialised the first pages; the image says what they hold now.
+    boolean[] covered = new boolean[have];
     int largest = 0;
     for (MemoryRun r : image.getMemory().getRunsList()) {
-      long start = runStart(image, r);
-      int size = r.getData().size();
-      largest = Math.max(largest, size);
-      if (start < end || start + size > (long) want * PAGE) {
-        throw new IOException("corrupt image: memory run outside memory or out of order");
+      largest = Math.max(largest, r.getData().size());
+      int n = r.getData().size() / PAGE;
+      if (r.getData().size() % PAGE != 0 || r.getFirstPage() + n > want) {
+        throw new IOException("corrupt image: memory run outside memory");
       }
-      if (image.getFormatVersion() < 2 && size % PAGE != 0) {
-        throw new IOException("corrupt image: memory run of format 1 not in whole pages");
+      for (int i = 0; i < n; i++) {
+        if (r.getFirstPage() + i < have) {
+          covered[r.getFirstPage() + i] = true;
+        }
       }
-      zero(mem, end, Math.min(start, initialized));
-      end = start + size;
     }
-    zero(mem, end, initialized);
+    for (int p = 0; p < have; p++) {
+      if (!covered[p]) {
+        mem.write(p * PAGE, ZERO_PAGE);
+      }
+    }
     // Through one reused buffer: Chicory's memory is written from byte arrays, and an array per
-    // run would be as much garbage as the image.
+    // page would be as much garbage as the image.
     byte[] buf = new byte[Math.min(RESTORE_BUFFER, largest)];
     for (MemoryRun r : image.getMemory().getRunsList()) {
       ByteString data = r.getData();
-      int start = (int) runStart(image, r);
       for (int off = 0; off < data.size(); off += buf.length) {
         int len = Math.min(buf.length, data.size() - off);
         data.copyTo(buf, off, 0, len);
-        mem.write(start + off, buf, 0, len);
+        mem.write(r.getFirstPage() * PAGE + off, buf, 0, len);
       }
     }
     loadGlobals(image);
-  }
-
-  /** Zeroes memory from {@code from} up to {@code to} (nothing if {@code to <= from}). */
-  private static void zero(Memory mem, long from, long to) {
-    for (long at = from; at < to; at += PAGE) {
-      mem.write((int) at, ZERO_PAGE, 0, (int) Math.min(PAGE, to - at));
-    }
   }
 
   private void loadGlobals(ProcessImage image) throws IOException {

@@ -266,9 +266,7 @@ class GenerationMemoryTest {
   static byte[] memory(ProcessImage image) {
     byte[] mem = new byte[image.getMemory().getPages() * WASM_PAGE];
     for (MemoryRun r : image.getMemory().getRunsList()) {
-      int start =
-          image.getFormatVersion() >= 2 ? (int) r.getOffset() : r.getFirstPage() * WASM_PAGE;
-      r.getData().copyTo(mem, start);
+      r.getData().copyTo(mem, r.getFirstPage() * WASM_PAGE);
     }
     return mem;
   }
