@@ -19,7 +19,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ProcessThreads {
   /** The interpreter recurses on the JVM stack for every wasm call: deep guests need room. */
-  static final long STACK_BYTES = 512L << 20;
+  private static final long STACK_BYTES = 512L << 20;
 
   /** How long after a spare was taken the next one is made. */
   private static final long REPLENISH_DELAY_MILLIS = 50;
@@ -90,6 +90,7 @@ public final class ProcessThreads {
     MAKER.schedule(ProcessThreads::replenish, REPLENISH_DELAY_MILLIS, TimeUnit.MILLISECONDS);
   }
 
+  /** On the maker thread, the only place a spare is made: none waits while it runs. */
   private static void replenish() {
     Slot s = null;
     try {
@@ -99,13 +100,7 @@ public final class ProcessThreads {
     } finally {
       synchronized (LOCK) {
         replenishing = false;
-        if (spare == null) {
-          spare = s;
-          s = null;
-        }
-      }
-      if (s != null) {
-        s.run(() -> {}); // a spare made while another appeared: let it end
+        spare = s;
       }
     }
   }

@@ -194,7 +194,6 @@ public final class WasmProcess implements CallGate {
   private final ExportFunction stopRewind;
   private final CompletableFuture<End> end = new CompletableFuture<>();
   private final ProcessThreads.Slot slot;
-  private final Thread thread;
   private final Runnable body;
 
   private final Object lock = new Object();
@@ -263,7 +262,6 @@ public final class WasmProcess implements CallGate {
       wasi.close();
       throw new IOException("no thread for the process: " + e.getMessage(), e);
     }
-    this.thread = slot.thread();
   }
 
   /** Starts a new process: its thread runs {@code _start}. */
@@ -458,7 +456,7 @@ public final class WasmProcess implements CallGate {
     if (f != null) {
       f.decision.complete(Decision.KILL);
     }
-    thread.interrupt();
+    slot.thread().interrupt();
   }
 
   // ---------------------------------------------------------------------------------------------
