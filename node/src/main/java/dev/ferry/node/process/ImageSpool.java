@@ -49,6 +49,30 @@ public final class ImageSpool {
     return staged;
   }
 
+  /**
+   * True if no field after the spooled one is an image too. The parse keeps the last of repeated
+   * fields, so a bundle with a second image would restore that one while the store kept the first.
+   * Only the top-level fields' tags are read (the others are skipped by length); the whole bundle
+   * must have arrived.
+   */
+  boolean imageAppearsOnce() {
+    try {
+      int from = start + (int) staged.length();
+      com.google.protobuf.CodedInputStream in =
+          com.google.protobuf.CodedInputStream.newInstance(data, from, data.length - from);
+      for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+        if (com.google.protobuf.WireFormat.getTagFieldNumber(tag)
+            == dev.ferry.transport.proto.MigrationBundle.IMAGE_FIELD_NUMBER) {
+          return false;
+        }
+        in.skipField(tag);
+      }
+      return true;
+    } catch (java.io.IOException e) {
+      return false; // (the parse of the whole bundle would have failed first)
+    }
+  }
+
   /** Waits until every piece is written; the whole image must have arrived. */
   void awaitWritten() {
     written.join();

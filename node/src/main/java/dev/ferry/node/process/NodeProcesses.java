@@ -1217,7 +1217,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       ProcessImage image,
       Engine engine,
       ImageSpool spool) {
-    if (spool != null && spool.staged().length() != bundle.getImage().size()) {
+    if (spool != null
+        && (spool.staged().length() != bundle.getImage().size() || !spool.imageAppearsOnce())) {
       throw FerryException.badRequest("the bundle's image is not the one spooled as it arrived");
     }
     Engine eng = engine != null ? engine : defaultEngine;

@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.google.protobuf.CodedInputStream;
 import dev.ferry.node.runtime.WasmProcess;
 import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.FerryException;
 import dev.ferry.node.service.LogStream;
 import dev.ferry.node.service.ProcessInfo;
 import dev.ferry.node.service.ProcessState;
@@ -59,6 +61,43 @@ class IncomingImageSpoolTest {
       broken.arrived(half);
       broken.discard();
       assertFalse(dest.store.table(TableName.IMAGES).contains(pid));
+
+      // A bundle that carries a second image after the spooled one (the parse would keep the
+      // second, the store the first): refused, nothing stored.
+      CodedInputStream first = CodedInputStream.newInstance(bundleBytes);
+      first.enableAliasing(true);
+      byte[] other = MigrationBundle.parseFrom(first).getImage().toByteArray();
+      other[other.length - 1] ^= 1;
+      byte[] twice =
+          com.google.protobuf.ByteString.copyFrom(bundleBytes) // (the image first, as sent)
+              .concat(
+                  MigrationBundle.newBuilder()
+                      .setImage(com.google.protobuf.ByteString.copyFrom(other))
+                      .build()
+                      .toByteString())
+              .toByteArray();
+      byte[] twiceData = new byte[twice.length];
+      ImageSpool doubled = spool(dest, pid, twice, twiceData);
+      System.arraycopy(twice, 0, twiceData, 0, twice.length);
+      doubled.arrived(twice.length);
+      CodedInputStream twiceIn = CodedInputStream.newInstance(twiceData);
+      twiceIn.enableAliasing(true);
+      MigrationBundle twiceBundle = MigrationBundle.parseFrom(twiceIn);
+      assertArrayEquals(other, twiceBundle.getImage().toByteArray(), "the parse keeps the last");
+      FerryException refused =
+          assertThrows(
+              FerryException.class,
+              () ->
+                  dest.processes.receiveIncoming(
+                      "m-0",
+                      twiceBundle,
+                      ProcessImage.parseFrom(twiceBundle.getImage()),
+                      Engine.COMPILED,
+                      doubled));
+      assertEquals(FerryException.Kind.BAD_REQUEST, refused.kind(), refused.getMessage());
+      doubled.discard();
+      assertFalse(dest.store.table(TableName.IMAGES).contains(pid));
+      assertFalse(dest.processes.has(pid));
 
       // Then it arrives whole, in 1 MiB chunks, as the receiver gets them.
       data = new byte[bundleBytes.length];
