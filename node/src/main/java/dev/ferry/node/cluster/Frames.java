@@ -34,8 +34,10 @@ final class Frames {
     private final InputStream in;
     private final byte[] header = new byte[4];
     private int headerFilled;
-    private byte[] body;
+    private byte[] body; // the frame being read, null between frames
+    private int bodyLength;
     private int bodyFilled;
+    private byte[] shared; // reused by nextShared
 
     Reader(InputStream in) {
       this.in = in;
@@ -43,6 +45,30 @@ final class Frames {
 
     /** The next whole frame; calls {@code onTimeout} whenever the socket read times out. */
     byte[] next(OnTimeout onTimeout) throws IOException {
+      fill(onTimeout, false);
+      byte[] frame = body;
+      body = null;
+      return frame;
+    }
+
+    /**
+     * {@link #next}, but read into a buffer this reader keeps and reuses: the frame is the first
+     * {@code length} bytes of {@link #shared()} and is overwritten by the next call. For frames
+     * consumed before the next is read: a migration's chunks of 1 MiB each would otherwise be a new
+     * array apiece, each a humongous object for G1.
+     */
+    int nextShared(OnTimeout onTimeout) throws IOException {
+      int length = fill(onTimeout, true);
+      body = null;
+      return length;
+    }
+
+    /** The buffer {@link #nextShared} reads into. */
+    byte[] shared() {
+      return shared;
+    }
+
+    private int fill(OnTimeout onTimeout, boolean reuse) throws IOException {
       while (headerFilled < 4) {
         headerFilled += read(header, headerFilled, 4 - headerFilled, onTimeout);
       }
@@ -55,16 +81,22 @@ final class Frames {
         if (len < 0 || len > MAX_FRAME) {
           throw new IOException("frame of " + len + " bytes refused");
         }
-        body = new byte[len];
+        if (!reuse) {
+          body = new byte[len];
+        } else {
+          if (shared == null || shared.length < len) {
+            shared = new byte[len];
+          }
+          body = shared;
+        }
+        bodyLength = len;
         bodyFilled = 0;
       }
-      while (bodyFilled < body.length) {
-        bodyFilled += read(body, bodyFilled, body.length - bodyFilled, onTimeout);
+      while (bodyFilled < bodyLength) {
+        bodyFilled += read(body, bodyFilled, bodyLength - bodyFilled, onTimeout);
       }
-      byte[] frame = body;
-      body = null;
       headerFilled = 0;
-      return frame;
+      return bodyLength;
     }
 
     private int read(byte[] b, int off, int len, OnTimeout onTimeout) throws IOException {

@@ -117,8 +117,14 @@ final class TransferServer implements AutoCloseable {
     }
   }
 
-  private static TransferChunk parse(byte[] frame) throws IOException {
-    CodedInputStream c = CodedInputStream.newInstance(frame);
+  /**
+   * The next chunk, parsed in place in the reader's shared buffer: its data is valid only until the
+   * next read (each chunk is copied into the bundle before that).
+   */
+  private static TransferChunk next(Frames.Reader in, Frames.OnTimeout onTimeout)
+      throws IOException {
+    int length = in.nextShared(onTimeout);
+    CodedInputStream c = CodedInputStream.newInstance(in.shared(), 0, length);
     c.enableAliasing(true); // the chunk's data stays in the frame: one copy less
     return TransferChunk.parseFrom(c);
   }
@@ -130,7 +136,7 @@ final class TransferServer implements AutoCloseable {
         };
     TransferChunk c;
     try {
-      c = parse(in.next(silent));
+      c = next(in, silent);
     } catch (java.io.EOFException e) {
       return; // opened ahead of a migration that did not happen (it was refused or aborted)
     }
@@ -159,7 +165,7 @@ final class TransferServer implements AutoCloseable {
       long firstChunkAt = System.nanoTime();
       for (long seq = 0; ; seq++) {
         if (seq > 0) {
-          c = parse(in.next(silent));
+          c = next(in, silent);
         }
         if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
           throw FerryException.badRequest(

@@ -81,6 +81,36 @@ class FramesTest {
   }
 
   @Test
+  void sharedReadsGiveEachFrameWholeInOneReusedBuffer() throws IOException {
+    int[] sizes = {300, 100, 0, 700, 50, 700};
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    DataOutputStream out = new DataOutputStream(bytes);
+    for (int i = 0; i < sizes.length; i++) {
+      Frames.write(out, chunk(i, sizes[i]));
+    }
+    out.flush();
+    Frames.Reader in = new Frames.Reader(new Trickle(bytes.toByteArray()));
+    byte[] buffer = null;
+    for (int i = 0; i < sizes.length; i++) {
+      TransferChunk c;
+      if (i == 3) {
+        c = TransferChunk.parseFrom(in.next(() -> {})); // a plain read in between
+      } else {
+        int length = in.nextShared(() -> {});
+        assertEquals(chunk(i, sizes[i]).getSerializedSize(), length);
+        c = TransferChunk.parseFrom(ByteString.copyFrom(in.shared(), 0, length));
+        if (i > 1) {
+          assertTrue(buffer == in.shared() || sizes[i] > 300, "a smaller frame got a new buffer");
+        }
+        buffer = in.shared();
+      }
+      assertEquals(i, c.getSeq());
+      assertArrayEquals(chunk(i, sizes[i]).getData().toByteArray(), c.getData().toByteArray());
+    }
+    assertThrows(EOFException.class, () -> in.nextShared(() -> {}));
+  }
+
+  @Test
   void aTimeoutCheckThatGivesUpEndsTheRead() {
     Frames.Reader in = new Frames.Reader(new Trickle(new byte[] {0, 0, 0, 9, 1, 2}));
     IOException e =
