@@ -155,13 +155,7 @@ public final class DaemonProcess {
               .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile().toFile()))
               .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
       Map<String, String> env = pb.environment();
-      env.keySet()
-          .removeIf(
-              k ->
-                  k.startsWith("FERRY_")
-                      || k.equals("JAVA_TOOL_OPTIONS")
-                      || k.equals("JDK_JAVA_OPTIONS")
-                      || k.equals("_JAVA_OPTIONS"));
+      withoutJvmOptions(env);
       env.put("JAVA_HOME", spec.java().home().toString());
       env.putAll(environment);
       process = pb.start();
@@ -169,6 +163,20 @@ public final class DaemonProcess {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start node " + name(), e);
     }
+  }
+
+  /**
+   * Removes from {@code env} what would change a node JVM's options behind the test's back: Ferry's
+   * own variables (FERRY_JAVA_OPTS…) and the JVM's option variables.
+   */
+  static void withoutJvmOptions(Map<String, String> env) {
+    env.keySet()
+        .removeIf(
+            k ->
+                k.startsWith("FERRY_")
+                    || k.equals("JAVA_TOOL_OPTIONS")
+                    || k.equals("JDK_JAVA_OPTIONS")
+                    || k.equals("_JAVA_OPTIONS"));
   }
 
   /** Launches the JVM and waits until {@code GET /v1/health} answers. */

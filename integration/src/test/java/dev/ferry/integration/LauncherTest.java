@@ -58,13 +58,7 @@ class LauncherTest {
             .redirectOutput(log.toFile())
             .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     Map<String, String> env = pb.environment();
-    env.keySet()
-        .removeIf(
-            k ->
-                k.startsWith("FERRY_")
-                    || k.equals("JAVA_TOOL_OPTIONS")
-                    || k.equals("JDK_JAVA_OPTIONS")
-                    || k.equals("_JAVA_OPTIONS"));
+    DaemonProcess.withoutJvmOptions(env);
     env.put("PATH", java.home().resolve("bin") + ":" + env.getOrDefault("PATH", "/usr/bin:/bin"));
     Process p = pb.start();
     LiveProcesses.instance().add(p);
