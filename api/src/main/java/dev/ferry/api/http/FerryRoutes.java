@@ -124,8 +124,16 @@ public final class FerryRoutes extends AllDirectives {
   private final Duration eventHeartbeat;
   private final List<Handled> table;
 
-  /** A route of the table: what it answers and the route that answers, given its path params. */
-  private record Handled(Endpoint endpoint, Function<Map<String, String>, Route> handler) {}
+  /**
+   * A route of the table: what it answers, the query parameters it takes (any other is refused),
+   * and the route that answers, given its path params.
+   */
+  private record Handled(
+      Endpoint endpoint, List<String> query, Function<Map<String, String>, Route> handler) {
+    Handled(Endpoint endpoint, Function<Map<String, String>, Route> handler) {
+      this(endpoint, List.of(), handler);
+    }
+  }
 
   public FerryRoutes(ClusterService service, String nodeName, HttpSettings http) {
     this(service, nodeName, http, EVENT_HEARTBEAT);
@@ -144,6 +152,15 @@ public final class FerryRoutes extends AllDirectives {
     this.migrationEnds = new MigrationEnds(service);
   }
 
+  /** The query parameters each endpoint takes, in table order; any other is a bad request. */
+  public Map<Endpoint, List<String>> queryParameters() {
+    Map<Endpoint, List<String>> m = new LinkedHashMap<>();
+    for (Handled h : table) {
+      m.put(h.endpoint(), h.query());
+    }
+    return Collections.unmodifiableMap(m);
+  }
+
   /** Every (method, path template) this route tree serves, in table order. */
   public List<Endpoint> endpoints() {
     List<Endpoint> list = new ArrayList<>(table.size());
@@ -156,23 +173,41 @@ public final class FerryRoutes extends AllDirectives {
   private List<Handled> buildTable() {
     List<Handled> t = new ArrayList<>();
     t.add(new Handled(new Endpoint("GET", "/v1/health"), p -> health()));
-    t.add(new Handled(new Endpoint("POST", "/v1/modules"), p -> uploadModule()));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/modules"), List.of("preemptible"), p -> uploadModule()));
     t.add(new Handled(new Endpoint("POST", "/v1/processes"), p -> run()));
     t.add(new Handled(new Endpoint("GET", "/v1/processes"), p -> list()));
     t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}"), p -> status(p.get("pid"))));
-    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/logs"), p -> logs(p.get("pid"))));
-    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/wait"), p -> await(p.get("pid"))));
-    t.add(new Handled(new Endpoint("POST", "/v1/processes/{pid}/kill"), p -> kill(p.get("pid"))));
-    t.add(new Handled(new Endpoint("GET", "/v1/processes/{pid}/files"), p -> file(p.get("pid"))));
     t.add(
         new Handled(
-            new Endpoint("POST", "/v1/processes/{pid}/checkpoint"), p -> checkpoint(p.get("pid"))));
+            new Endpoint("GET", "/v1/processes/{pid}/logs"),
+            List.of("stream", "offset", "follow", "max"),
+            p -> logs(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("GET", "/v1/processes/{pid}/wait"),
+            List.of("timeout"),
+            p -> await(p.get("pid"))));
+    t.add(new Handled(new Endpoint("POST", "/v1/processes/{pid}/kill"), p -> kill(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("GET", "/v1/processes/{pid}/files"),
+            List.of("path"),
+            p -> file(p.get("pid"))));
+    t.add(
+        new Handled(
+            new Endpoint("POST", "/v1/processes/{pid}/checkpoint"),
+            List.of("leaveRunning"),
+            p -> checkpoint(p.get("pid"))));
     t.add(
         new Handled(
             new Endpoint("POST", "/v1/processes/{pid}/restore"), p -> restore(p.get("pid"))));
     t.add(
         new Handled(
-            new Endpoint("POST", "/v1/processes/{pid}/migrations"), p -> migrate(p.get("pid"))));
+            new Endpoint("POST", "/v1/processes/{pid}/migrations"),
+            List.of("wait", "timeout"),
+            p -> migrate(p.get("pid"))));
     t.add(new Handled(new Endpoint("GET", "/v1/nodes"), p -> nodes()));
     t.add(new Handled(new Endpoint("GET", "/v1/migrations"), p -> migrations()));
     t.add(new Handled(new Endpoint("GET", "/v1/migrations/{id}"), p -> migration(p.get("id"))));
@@ -216,7 +251,32 @@ public final class FerryRoutes extends AllDirectives {
     HttpMethod method =
         HttpMethods.lookup(h.endpoint().method())
             .orElseThrow(() -> new IllegalStateException("bad method in " + h.endpoint()));
-    return match(segments, 0, Map.of(), method, h.handler());
+    return match(
+        segments, 0, Map.of(), method, params -> knownQuery(h, () -> h.handler().apply(params)));
+  }
+
+  /**
+   * Refuses a query parameter the route does not take: a misspelt one ({@code ?leave-running=true})
+   * must not silently mean its default.
+   */
+  private Route knownQuery(Handled h, Supplier<Route> inner) {
+    return parameterList(
+        query -> {
+          for (Map.Entry<String, String> q : query) {
+            if (!h.query().contains(q.getKey())) {
+              throw FerryException.badRequest(
+                  "unknown query parameter '"
+                      + q.getKey()
+                      + "' for "
+                      + h.endpoint().method()
+                      + " "
+                      + h.endpoint().path()
+                      + "; it takes "
+                      + (h.query().isEmpty() ? "none" : String.join(", ", h.query())));
+            }
+          }
+          return inner.get();
+        });
   }
 
   /** Matches the template's segments one by one; "{name}" captures a segment as a path param. */

@@ -493,6 +493,45 @@ class FerryRoutesTest {
   }
 
   @Test
+  void unknownQueryParametersAre400AndChangeNothing() throws Exception {
+    String pid = service.start();
+    // A misspelt leaveRunning must not silently mean "stop the process".
+    assertError(
+        server.post("/v1/processes/" + pid + "/checkpoint?leave-running=true", null),
+        400,
+        "BAD_REQUEST",
+        "unknown query parameter 'leave-running' for POST /v1/processes/{pid}/checkpoint;"
+            + " it takes leaveRunning");
+    assertEquals(ProcessState.RUNNING, service.state(pid));
+    assertError(
+        server.post("/v1/processes/" + pid + "/kill?force=true", null),
+        400,
+        "BAD_REQUEST",
+        "it takes none");
+    assertEquals(ProcessState.RUNNING, service.state(pid));
+    String before = service.lastMigrationOf(pid);
+    assertError(
+        server.post("/v1/processes/" + pid + "/migrations?wiat=true", "{\"to\":\"n2\"}"),
+        400,
+        "BAD_REQUEST",
+        "it takes wait, timeout");
+    assertEquals(before, service.lastMigrationOf(pid), "no migration was started");
+    assertError(
+        server.get("/v1/processes/" + pid + "/logs?offset=0&folow=true"),
+        400,
+        "BAD_REQUEST",
+        "'folow'");
+    assertError(server.get("/v1/processes?state=running"), 400, "BAD_REQUEST", "'state'");
+    // Known ones still work, alone or together; a wrong method is still a 405 first.
+    assertEquals(200, server.get("/v1/processes/" + pid + "/logs?offset=0&max=10").statusCode());
+    assertError(
+        server.get("/v1/processes/" + pid + "/kill?force=true"),
+        405,
+        "METHOD_NOT_ALLOWED",
+        "allowed: POST");
+  }
+
+  @Test
   void wrongMethodIs405JsonWithAllow() throws Exception {
     HttpResponse<String> r =
         server.client.send(

@@ -91,6 +91,24 @@ class OpenApiContractTest {
   }
 
   @Test
+  void documentsExactlyTheQueryParametersEachRouteTakes() {
+    Map<Endpoint, List<String>> served = server.routes.queryParameters();
+    for (Endpoint e : documented()) {
+      Set<String> docs = new TreeSet<>();
+      for (JsonNode p : operation(e).path("parameters")) {
+        JsonNode param = resolve(p);
+        if (param.path("in").asText().equals("query")) {
+          docs.add(param.path("name").asText());
+        }
+      }
+      assertEquals(
+          docs,
+          new TreeSet<>(served.getOrDefault(e, List.of())),
+          e + ": query parameters documented against those the route takes");
+    }
+  }
+
+  @Test
   void everyOperationDocumentsUnauthorizedAndOnlyJsonErrors() {
     for (Endpoint e : documented()) {
       JsonNode responses = operation(e).path("responses");
