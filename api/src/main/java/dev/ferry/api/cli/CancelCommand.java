@@ -32,9 +32,23 @@ final class CancelCommand extends ApiCommand {
     ApiClient api = client();
     JsonNode m = api.cancelMigration(id);
     // 202: still ending when the node stopped waiting; ask until the record is final.
-    while (!MigrationStates.isEnded(as(m, MigrationInfo.class))) {
+    MigrationInfo info = as(m, MigrationInfo.class);
+    while (!MigrationStates.isEnded(info)) {
       MigrateCommand.sleep(MigrateCommand.POLL);
       m = api.migration(id);
+      info = as(m, MigrationInfo.class);
+    }
+    if (info.state().equals("committed")) {
+      // Past the point of no return before the cancel reached it: the same conflict the node
+      // answers (409) when it sees the commit within its own wait.
+      throw new CliException(
+          ExitCodes.CONFLICT,
+          "migration "
+              + id
+              + " committed before it could be cancelled; "
+              + info.pid()
+              + " runs on "
+              + info.toNode());
     }
     if (json.json) {
       printJson(m);

@@ -4,18 +4,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.sun.net.httpserver.HttpServer;
 import dev.ferry.api.FakeClusterService;
 import dev.ferry.api.TestServer;
 import dev.ferry.api.cli.FerryCliTest.Result;
 import dev.ferry.api.http.ApiJson;
 import dev.ferry.api.http.FerryHttpServer;
 import dev.ferry.node.service.ProcessState;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -267,6 +271,59 @@ class ClusterCliTest {
     assertEquals(ExitCodes.CONFLICT, r.exitCode());
     assertEquals("ferry: migration " + id + " has already ended (cancelled)\n", r.stderr());
     assertEquals(ExitCodes.NOT_FOUND, ferry("cancel", "m-404").exitCode());
+  }
+
+  /**
+   * A node answers a cancel 202 when the migration has not ended within its wait; if it then
+   * commits, the cancel failed: exit 4 with the node's conflict, not "committed" and exit 0.
+   */
+  @Test
+  void cancelExits4WhenTheMigrationCommitsAfterTheNodeStoppedWaiting() throws Exception {
+    String pid = service.start();
+    String id = migrate(pid);
+    while (!service.migrationState(id).equals("restoring")) {
+      service.advance(id);
+    }
+    String restoring = server.get("/v1/migrations/" + id).body();
+    service.advance(id);
+    assertEquals("committed", service.migrationState(id));
+    String committed = server.get("/v1/migrations/" + id).body();
+    AtomicInteger reads = new AtomicInteger();
+    HttpServer node = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    node.createContext(
+        "/v1/migrations/" + id,
+        ex -> {
+          boolean cancel = ex.getRequestMethod().equals("DELETE");
+          // still restoring at the 202 and at the first read, committed from the second on
+          String body = cancel || reads.incrementAndGet() < 2 ? restoring : committed;
+          byte[] b = body.getBytes(StandardCharsets.UTF_8);
+          ex.getResponseHeaders().set("Content-Type", "application/json");
+          ex.sendResponseHeaders(cancel ? 202 : 200, b.length);
+          ex.getResponseBody().write(b);
+          ex.close();
+        });
+    node.start();
+    try {
+      Result r =
+          FerryCliTest.ferry(
+              Map.of(ApiOptions.API_ENV, "http://127.0.0.1:" + node.getAddress().getPort()),
+              "cancel",
+              id);
+      assertEquals(ExitCodes.CONFLICT, r.exitCode(), r.stdout());
+      assertEquals("", r.stdout());
+      assertEquals(
+          "ferry: migration "
+              + id
+              + " committed before it could be cancelled; "
+              + pid
+              + " runs on "
+              + FakeClusterService.OTHER
+              + "\n",
+          r.stderr());
+      assertTrue(reads.get() >= 2, "the CLI asked until the record had ended");
+    } finally {
+      node.stop(0);
+    }
   }
 
   @Test
