@@ -26,17 +26,32 @@ final class SectionReader {
     return new InvalidSettingsException(prefix + key, why);
   }
 
+  /**
+   * A whole number in a range. A fraction is refused, not truncated ({@code Config.getInt} would
+   * read {@code window = 8.9} as 8); a quoted number is accepted, as everywhere in Ferry's
+   * settings.
+   */
   int integer(String key, int min, int max) {
-    int v;
+    long v;
+    Object raw;
     try {
-      v = c.getInt(key);
+      raw = c.getValue(key).unwrapped();
     } catch (ConfigException e) {
       throw new InvalidSettingsException(prefix + key, "must be a whole number", e);
+    }
+    if (raw instanceof Integer || raw instanceof Long) {
+      v = ((Number) raw).longValue();
+    } else {
+      try {
+        v = Long.parseLong(String.valueOf(raw).trim());
+      } catch (NumberFormatException e) {
+        throw bad(key, "must be a whole number, got " + raw);
+      }
     }
     if (v < min || v > max) {
       throw bad(key, "must be between " + min + " and " + max + ", got " + v);
     }
-    return v;
+    return (int) v;
   }
 
   long bytes(String key, long min, long max) {

@@ -54,6 +54,24 @@ class StrategiesTest {
   }
 
   @Test
+  void aFractionIsRefusedNotTruncatedAndAQuotedWholeNumberAccepted() {
+    InvalidSettingsException e = rejects("ferry.strategies.data-segment { window = 8.9 }");
+    assertEquals(
+        "ferry.strategies.data-segment.window: must be a whole number, got 8.9", e.getMessage());
+    e = rejects("ferry.strategies.gfvm { replication-factor = 1.5 }");
+    assertTrue(
+        e.getMessage().startsWith("ferry.strategies.gfvm.replication-factor: "), e.getMessage());
+    e = rejects("ferry.strategies.data-segment { window = 4294967304 }");
+    assertTrue(e.getMessage().contains("got 4294967304"), e.getMessage()); // not wrapped to 8
+    assertEquals(
+        12,
+        DataSegmentSettings.from(
+                settings("ferry.strategies.data-segment { window = \"12\" }")
+                    .strategy("data-segment"))
+            .window());
+  }
+
+  @Test
   void choosesTheLeastLoadedCandidate() {
     MigrationStrategy s = Strategies.load(settings("")).get("data-segment").orElseThrow();
     assertEquals(
