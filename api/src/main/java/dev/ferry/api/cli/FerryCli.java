@@ -91,6 +91,11 @@ public final class FerryCli implements Callable<Integer> {
   /** A command line over {@code cli}, with picocli's own help and usage output on its streams. */
   public static CommandLine commandLine(FerryCli cli) {
     CommandLine cmd = new CommandLine(cli);
+    // -V/--version on every subcommand (they have it through the standard help options) prints
+    // the same version as on ferry itself, not nothing.
+    for (CommandLine sub : cmd.getSubcommands().values()) {
+      sub.getCommandSpec().versionProvider(new Version());
+    }
     cmd.setOut(new PrintWriter(cli.out, true, StandardCharsets.UTF_8));
     cmd.setErr(new PrintWriter(cli.err, true, StandardCharsets.UTF_8));
     return cmd;

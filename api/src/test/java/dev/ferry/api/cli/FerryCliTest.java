@@ -485,6 +485,19 @@ class FerryCliTest {
             "daemon")) {
       assertTrue(r.stdout().contains("  " + c + " "), c + " missing from:\n" + r.stdout());
     }
-    assertEquals(0, ferry("--version").exitCode());
+    Result v = ferry("--version");
+    assertEquals(0, v.exitCode());
+    assertTrue(v.stdout().matches("ferry \\S+\n"), v.stdout());
+    // The same version from every subcommand's -V / --version.
+    for (String[] args :
+        List.of(
+            new String[] {"ps", "-V"},
+            new String[] {"migrate", "--version"},
+            new String[] {"daemon", "-V"},
+            new String[] {"demo", "-V"})) {
+      Result sub = ferry(args);
+      assertEquals(0, sub.exitCode(), String.join(" ", args));
+      assertEquals(v.stdout(), sub.stdout(), String.join(" ", args));
+    }
   }
 }
