@@ -109,8 +109,20 @@ public final class FerryNode implements AutoCloseable {
     return removed;
   }
 
+  /**
+   * Checks what {@link FerrySettings#load} leaves to the node: the strategy sections ({@code
+   * ferry.strategies.*}). Throws {@link dev.ferry.config.InvalidSettingsException} naming the bad
+   * key; {@link #start} calls it before it touches the data directory or the cluster.
+   */
+  public static void checkSettings(FerrySettings settings) {
+    Strategies.load(settings);
+  }
+
   /** Starts a node and blocks until it is up. */
   public static FerryNode start(FerrySettings settings) {
+    // Refused before anything is created or joined: a node with a bad strategy setting must not
+    // join the cluster only to leave it again.
+    checkSettings(settings);
     Path dataDir = settings.node().dataDir();
     FerryStore store = null;
     ActorSystem<Void> system = null;

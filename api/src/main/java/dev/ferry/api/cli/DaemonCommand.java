@@ -97,6 +97,7 @@ final class DaemonCommand implements Callable<Integer> {
     FerrySettings settings;
     try {
       settings = FerrySettings.load(config());
+      dev.ferry.node.FerryNode.checkSettings(settings); // the strategy sections too
     } catch (InvalidSettingsException | ConfigException | IllegalArgumentException e) {
       cli.err().println("ferry: invalid configuration: " + e.getMessage());
       return ExitCodes.USAGE;

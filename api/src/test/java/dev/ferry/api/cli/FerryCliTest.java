@@ -2,6 +2,7 @@ package dev.ferry.api.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -465,6 +466,25 @@ class FerryCliTest {
     r = ferry(Map.of(), "daemon", "--config", unknownKey.toString());
     assertEquals(ExitCodes.USAGE, r.exitCode());
     assertTrue(r.stderr().contains("ferry.http.prot"), r.stderr());
+
+    // A strategy section is checked as early: refused before the node creates its data
+    // directory or joins a cluster (the seed below does not exist; joining would wait for it).
+    Path strategy = tmp.resolve("strategy.conf");
+    Path dataDir = tmp.resolve("never-created");
+    Files.writeString(
+        strategy,
+        "ferry.strategies.data-segment.window = 0\n"
+            + "ferry.node.seeds = [\"127.0.0.1:1\"]\n"
+            + "ferry.node.data-dir = \""
+            + dataDir
+            + "\"\n");
+    r = ferry(Map.of(), "daemon", "--config", strategy.toString());
+    assertEquals(ExitCodes.USAGE, r.exitCode(), r.stderr());
+    assertTrue(
+        r.stderr()
+            .startsWith("ferry: invalid configuration: ferry.strategies.data-segment.window: "),
+        r.stderr());
+    assertFalse(Files.exists(dataDir), "nothing is created for a refused configuration");
   }
 
   @Test
