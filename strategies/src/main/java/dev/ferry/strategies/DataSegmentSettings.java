@@ -8,7 +8,9 @@ import java.util.Set;
  * Settings of the {@code data-segment} strategy, under {@code ferry.strategies.data-segment}.
  *
  * @param files {@code copy}: the sandbox moves with the process; {@code shared}: every node sees
- *     the same sandbox directory ({@code ferry.node.shared-dir}...), files are reopened in place
+ *     the same sandbox directory ({@code ferry.strategies.data-segment.shared-dir}), files are
+ *     reopened in place
+ * @param sharedDir the directory every node shares when {@code files} is {@code shared}
  * @param chunkBytes size of each transfer chunk
  * @param window chunks in flight before the sender waits for acknowledgements
  * @param transferTimeout how long one chunk, the final store or the activation may take
