@@ -18,7 +18,9 @@ import java.util.Set;
  *     paging file is then copied to it while the process is frozen)
  * @param chunkBytes size of each chunk of the process's bundle (image without memory, logs, files)
  * @param window bundle chunks in flight before waiting for acknowledgements
- * @param transferTimeout how long one step (a chunk, a page write on a replica) may take
+ * @param transferTimeout how long one step of the bundle transfer may take; also bounds every page
+ *     request between nodes, whatever the strategy (replica and file-server writes, pre-copy and
+ *     post-copy pages, faults)
  */
 public record GfvmSettings(
     int replicationFactor,
