@@ -400,6 +400,41 @@ class MigrationFaultTest {
   }
 
   /**
+   * data-segment sends the module ahead, before the freeze, to a destination without it: if the
+   * destination dies then, the migration aborts before the process ever stood still, and it ends at
+   * the source as if untouched. (files: a module no other test here moves to n3.)
+   */
+  @Test
+  void aDestinationThatDiesWhileTheModuleGoesAheadLeavesTheProcessNeverFrozen() {
+    NodeApi api = n(1).api();
+    String files = api.upload(Guests.wasm("files"));
+    String[] pid = new String[1];
+    JsonNode m =
+        haltingAt(
+            n(3),
+            "halt-on-module",
+            "destination",
+            () -> {
+              pid[0] = api.run(files, List.of("10000"));
+              api.awaitStatus(
+                  pid[0], s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
+              return api.migrateAndWait(pid[0], "n3");
+            });
+    assertEquals("aborted", m.path("state").asText(), "the destination died: " + m);
+    assertEquals(0, m.path("totalFreezeMicros").asLong(), "the process never froze: " + m);
+    assertEquals(0, m.path("freezeMicros").asLong(), "the process never froze: " + m);
+    assertTrue(m.path("error").asText().contains("module"), "says why: " + m);
+    JsonNode end = api.awaitFinal(pid[0], RUN_TIMEOUT);
+    assertEquals("exited", end.path("state").asText(), end.toString());
+    assertEquals(0, end.path("exitCode").asInt(), end.toString());
+    assertEquals("n1", end.path("node").asText(), "it ran on at the source: " + end);
+    assertArrayEquals(Guests.filesStdout(10000), api.log(pid[0], "stdout"), "stdout");
+
+    n(3).start();
+    awaitMembersUp(n(3));
+  }
+
+  /**
    * The source dies mid-transfer (the destination hangs meanwhile): back on its data directory, it
    * records the migration aborted, keeps the process (without a checkpoint, as failed: a crash of
    * its node), and the destination holds no copy.

@@ -16,6 +16,8 @@ import org.slf4j.LoggerFactory;
  *       recorded that the process runs there.
  *   <li>{@code source-halt-on-answer}: a migration's source halts as the destination's answer
  *       arrives, before it commits.
+ *   <li>{@code halt-on-module}: a destination halts as a module sent ahead of a migration's bundle
+ *       starts to arrive (data-segment sends it before the freeze).
  * </ul>
  */
 public final class Failpoint {

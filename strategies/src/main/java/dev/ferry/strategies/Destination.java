@@ -8,6 +8,13 @@ public interface Destination {
   boolean hasModule(String moduleHash) throws MigrationException;
 
   /**
+   * Sends a module of this node ahead of the bundle, in chunks of {@code chunkBytes}, while the
+   * process runs: the destination stores it durably and prepares it for its engine before it
+   * answers, and {@link #hasModule} is true from then on. Returns the bytes sent.
+   */
+  long sendModule(String moduleHash, int chunkBytes) throws MigrationException;
+
+  /**
    * Sends {@code bytes} in bounded chunks; the destination stores them durably and resumes the
    * process, under {@code engine} (null: its default), in answer to the last one: the transfer and
    * the activation in one round trip. Once the last chunk is on its way the migration can no longer

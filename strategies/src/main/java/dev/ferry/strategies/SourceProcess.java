@@ -8,6 +8,9 @@ public interface SourceProcess {
   /** Freezes the process at its next migration point and captures its image. */
   Capture freeze() throws MigrationException;
 
+  /** The hash of the module the process runs. */
+  String moduleHash() throws MigrationException;
+
   /**
    * What the destination needs to resume the frozen process, a {@link
    * dev.ferry.transport.proto.MigrationBundle}: its record, image and logs, the module if asked,

@@ -436,6 +436,15 @@ final class MigrationCoordinator implements MigrationContext {
 
   private final class Source implements SourceProcess {
     @Override
+    public String moduleHash() throws MigrationException {
+      try {
+        return rt.processes.moduleOf(pid);
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+    }
+
+    @Override
     public Capture freeze() throws MigrationException {
       try {
         return new FrozenCapture(rt.processes.freezeForMigration(pid));
@@ -646,6 +655,88 @@ final class MigrationCoordinator implements MigrationContext {
         rt.knownModules.add(toNode + "/" + moduleHash);
       }
       return present;
+    }
+
+    @Override
+    public long sendModule(String moduleHash, int chunkBytes) throws MigrationException {
+      byte[] module;
+      try {
+        module = rt.processes.moduleBytes(moduleHash);
+      } catch (FerryException e) {
+        throw new MigrationException(e.getMessage(), e);
+      }
+      Connection conn;
+      try {
+        try {
+          conn = open(endpoint(false));
+        } catch (IOException e) {
+          conn = open(endpoint(true)); // the node may have restarted on another port
+        }
+      } catch (IOException e) {
+        throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
+      }
+      long deadline = System.nanoTime() + stepTimeout.toNanos();
+      Frames.OnTimeout check =
+          () -> {
+            if (cancelled()) {
+              throw new IOException(
+                  "cancelled", new MigrationException("cancelled by the operator"));
+            }
+            if (System.nanoTime() > deadline) {
+              throw new IOException(
+                  "node " + toNode + " did not take the module within " + stepTimeout);
+            }
+          };
+      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      crc.update(module);
+      int chunk = Math.max(1, chunkBytes);
+      try (Socket socket = conn.socket()) {
+        socket.setSoTimeout(50);
+        DataOutputStream out =
+            new DataOutputStream(new BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+        Frames.Reader in = new Frames.Reader(socket.getInputStream());
+        for (long seq = 0, off = 0; ; seq++, off += chunk) {
+          check.check();
+          int n = (int) Math.min(chunk, module.length - off);
+          boolean last = off + n >= module.length;
+          TransferChunk.Builder c =
+              TransferChunk.newBuilder()
+                  .setMigrationId(id)
+                  .setSeq(seq)
+                  .setData(UnsafeByteOperations.unsafeWrap(module, (int) off, n));
+          if (seq == 0) {
+            c.setModule(true)
+                .setTotalBytes(module.length)
+                .setPid(pid)
+                .setFromNode(rt.nodeName)
+                .setSecret(conn.endpoint().getSecret());
+          }
+          if (last) {
+            c.setLast(true).setCrc32C((int) crc.getValue());
+          }
+          Frames.write(out, c.build());
+          out.flush();
+          NodeReply r = NodeReply.parseFrom(in.next(check));
+          if (r.hasError()) {
+            throw new Refused(toNode, r.getError().getMessage());
+          }
+          if (!r.hasAck() || r.getAck().getSeq() != seq) {
+            throw new MigrationException(
+                "node " + toNode + " answered chunk " + seq + " of the module unexpectedly");
+          }
+          if (last) {
+            break;
+          }
+        }
+      } catch (IOException e) {
+        if (e.getCause() instanceof MigrationException m) {
+          throw m;
+        }
+        throw new MigrationException(
+            "sending the module to node " + toNode + " failed: " + message(e), e);
+      }
+      rt.knownModules.add(toNode + "/" + moduleHash);
+      return module.length;
     }
 
     private volatile boolean activated;

@@ -147,6 +147,10 @@ final class TransferServer implements AutoCloseable {
       servePages(in, out);
       return;
     }
+    if (c.getModule()) {
+      receiveModule(c, in, out, silent);
+      return;
+    }
     String migrationId = c.getMigrationId();
     ImageSpool spool = null;
     try {
@@ -228,6 +232,62 @@ final class TransferServer implements AutoCloseable {
       if (spool != null) {
         spool.discard(); // (nothing, once it has been stored with the process)
       }
+    }
+  }
+
+  /**
+   * A module sent ahead of a migration (first chunk {@code c}): each chunk acknowledged, the whole
+   * checked (CRC32C), stored durably and made ready for the engine named in the last chunk before
+   * the last acknowledgement. A refusal goes back to the source, whose migration then aborts while
+   * the process still runs there.
+   */
+  private void receiveModule(
+      TransferChunk c, Frames.Reader in, DataOutputStream out, Frames.OnTimeout silent)
+      throws IOException {
+    if (dev.ferry.node.Failpoint.at("halt-on-module")) {
+      dev.ferry.node.Failpoint.halt("halt-on-module");
+    }
+    try {
+      if (c.getTotalBytes() <= 0 || c.getTotalBytes() > Integer.MAX_VALUE - 16) {
+        throw FerryException.badRequest("module of " + c.getTotalBytes() + " bytes");
+      }
+      String migrationId = c.getMigrationId();
+      byte[] data = new byte[(int) c.getTotalBytes()];
+      int filled = 0;
+      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      for (long seq = 0; ; seq++) {
+        if (seq > 0) {
+          c = next(in, silent);
+        }
+        if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
+          throw FerryException.badRequest(
+              "chunk " + c.getSeq() + " of " + c.getMigrationId() + " arrived, expected " + seq);
+        }
+        int n = c.getData().size();
+        if (filled + n > data.length) {
+          throw FerryException.badRequest("more bytes than announced");
+        }
+        c.getData().copyTo(data, filled);
+        crc.update(data, filled, n);
+        filled += n;
+        if (c.getLast()) {
+          if (filled != data.length || (int) crc.getValue() != c.getCrc32C()) {
+            throw FerryException.badRequest("module transfer incomplete or corrupt");
+          }
+          String engine = c.getEngine();
+          rt.processes.receiveModule(data, engine.isEmpty() ? null : Engine.parse(engine));
+        }
+        Frames.write(
+            out,
+            NodeReply.newBuilder().setAck(Ack.newBuilder().setSeq(seq).setPresent(true)).build());
+        out.flush();
+        if (c.getLast()) {
+          return;
+        }
+      }
+    } catch (RuntimeException e) {
+      Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
+      out.flush();
     }
   }
 

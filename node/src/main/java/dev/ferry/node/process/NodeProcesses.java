@@ -847,6 +847,33 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     }
   }
 
+  /** The hash of the module a process of this node runs, or NOT_FOUND. */
+  public String moduleOf(String pid) {
+    Entry e = entry(pid);
+    synchronized (e) {
+      return e.record.getModuleHash();
+    }
+  }
+
+  /** The stored bytes of a module of this node (as another node's {@link #receiveModule} takes). */
+  public byte[] moduleBytes(String hash) {
+    return modules.bytes(hash);
+  }
+
+  /**
+   * A module sent ahead of a migration's bundle: stored durably (so that the source, which from now
+   * on sends bundles without it, is never wrong that this node has it) and made ready for {@code
+   * engine} (null: this node's default), so that the migration's freeze includes neither. Returns
+   * its hash.
+   */
+  public String receiveModule(byte[] stored, Engine engine) {
+    modules.putVerbatim(stored);
+    store.sync();
+    String hash = dev.ferry.node.runtime.ModuleRegistry.sha256(stored);
+    modules.prepare(hash, (engine != null ? engine : defaultEngine) == Engine.COMPILED);
+    return hash;
+  }
+
   /** Where a process that left this node went, if it did. */
   public java.util.Optional<String> movedTo(String pid) {
     return java.util.Optional.ofNullable(moved.get(pid));

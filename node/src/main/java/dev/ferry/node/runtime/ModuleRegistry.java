@@ -136,6 +136,17 @@ public final class ModuleRegistry {
     loaded.putIfAbsent(hash, new LoadedModule(hash, module, loop));
   }
 
+  /**
+   * Makes a stored module ready to run at once: parsed, and with {@code compile} also compiled for
+   * the compiled engine (cached, as a process started or restored from it would do).
+   */
+  public void prepare(String hash, boolean compile) {
+    LoadedModule m = load(hash);
+    if (compile) {
+      m.compiledMachineFactory();
+    }
+  }
+
   public Optional<ModuleInfo> info(String hash) {
     return store
         .table(TableName.META)
