@@ -170,6 +170,7 @@ class MigrationFaultTest {
   @Test
   void abortsAndResumesAtSourceWhenTheDestinationDiesDuringTheTransfer() {
     NodeApi api = n(1).api();
+    sourceKnowsTheModuleIsOn(api, startLines(api, LINES), "n3");
     String pid = startLines(api, LINES);
 
     JsonNode end;
@@ -437,11 +438,17 @@ class MigrationFaultTest {
   /**
    * The source dies mid-transfer (the destination hangs meanwhile): back on its data directory, it
    * records the migration aborted, keeps the process (without a checkpoint, as failed: a crash of
-   * its node), and the destination holds no copy.
+   * its node), and the destination holds no copy. The image is large (pages: 32 MiB), so that the
+   * source is still sending when it dies: a small bundle would fit whole in the sockets' buffers,
+   * and the destination, once it runs again, would take the process (as it must: see the test
+   * above).
    */
   @Test
   void aSourceThatDiesDuringTheTransferRecordsTheMigrationAbortedWhenItIsBack() {
-    String pid = startLines(n(3).api(), LINES);
+    NodeApi src = n(3).api();
+    sourceKnowsTheModuleIsOn(src, src.run(pages, PAGES), "n2");
+    String pid = src.run(pages, PAGES);
+    src.awaitStatus(pid, s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
     String id;
     try (NodeApi.EventStream events = n(1).api().events()) {
       n(2).pause();
@@ -592,6 +599,22 @@ class MigrationFaultTest {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /**
+   * Makes the source know that node {@code to} has the module of {@code pid}, a process of the
+   * source that is moved there (and killed). A source that does not know asks the destination
+   * first, before the freeze, and sends the module ahead if need be; a test that hangs the
+   * destination to catch a migration in its transfer would otherwise see it abort before it (the
+   * source's question unanswered).
+   */
+  static void sourceKnowsTheModuleIsOn(NodeApi api, String pid, String to) {
+    api.awaitStatus(pid, s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
+    JsonNode m = api.migrateAndWait(pid, to);
+    assertEquals("committed", m.path("state").asText(), "moving a first process there: " + m);
+    if (api.status(pid).path("state").asText().equals("running")) {
+      api.kill(pid);
+    }
+  }
 
   /** The migration's record once its event says it is transferring (or has ended already). */
   static JsonNode awaitTransferring(NodeApi.EventStream events, String id) {
