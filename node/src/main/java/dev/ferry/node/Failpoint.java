@@ -17,7 +17,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code source-halt-on-answer}: a migration's source halts as the destination's answer
  *       arrives, before it commits.
  *   <li>{@code halt-on-module}: a destination halts as a module sent ahead of a migration's bundle
- *       starts to arrive (data-segment sends it before the freeze).
+ *       starts to arrive (it is sent before the freeze).
  * </ul>
  */
 public final class Failpoint {

@@ -24,17 +24,10 @@ public final class DataSegmentStrategy implements MigrationStrategy {
     return NAME;
   }
 
-  /**
-   * A destination without the process's module gets it now, while the process still runs: storing
-   * it and compiling it for the compiled engine take hundreds of milliseconds on a node that has
-   * never run it, which would otherwise all be spent while the process stands still.
-   */
+  /** The module goes ahead, while the process runs ({@link ModuleAhead}). */
   @Override
   public void prepare(MigrationContext ctx) throws MigrationException {
-    String hash = ctx.source().moduleHash();
-    if (!ctx.destination().hasModule(hash)) {
-      ctx.bytesMoved(ctx.destination().sendModule(hash, settings.chunkBytes()));
-    }
+    ModuleAhead.send(ctx, settings.chunkBytes());
   }
 
   @Override

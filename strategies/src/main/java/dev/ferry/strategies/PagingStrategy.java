@@ -32,6 +32,12 @@ abstract class PagingStrategy implements MigrationStrategy {
     return Optional.ofNullable(paging.get().busy());
   }
 
+  /** The module goes ahead, while the process runs ({@link ModuleAhead}). */
+  @Override
+  public void prepare(MigrationContext ctx) throws MigrationException {
+    ModuleAhead.send(ctx, transfer.chunkBytes());
+  }
+
   /**
    * Where the destination finds the paging file once the process runs there. Default: the same
    * file, replicated where the last page report says (gfvm, pre-copy).

@@ -60,6 +60,7 @@ public final class PreCopyStrategy extends PagingStrategy {
 
   @Override
   public void prepare(MigrationContext ctx) throws MigrationException {
+    super.prepare(ctx); // the module first
     PagingView start = paging(ctx);
     String to = ctx.destination().name();
     heldBefore.put(ctx.migrationId(), start.replicas().contains(to));
