@@ -93,6 +93,13 @@ public final class ClusterRuntime {
   /** Where this node receives migrations. */
   final TransferServer transfer;
 
+  /**
+   * How long this node's migration receiver waits on a silent connection (data-segment's
+   * transfer-timeout, whatever the strategy). The nodes of a cluster are configured alike, so a
+   * source takes its own value for its destination's.
+   */
+  final Duration receiverSilence;
+
   /** Where other nodes receive migrations, by node name, as their agents said. */
   final Map<String, dev.ferry.transport.proto.TransferEndpoint> endpoints =
       new ConcurrentHashMap<>();
@@ -109,13 +116,12 @@ public final class ClusterRuntime {
     this.store = store;
     this.strategies = strategies;
     this.nodeName = settings.node().name();
+    this.receiverSilence =
+        strategies.get("data-segment").isPresent()
+            ? settings.strategy("data-segment").getDuration("transfer-timeout")
+            : Duration.ofSeconds(30);
     try {
-      this.transfer =
-          new TransferServer(
-              this,
-              strategies.get("data-segment").isPresent()
-                  ? settings.strategy("data-segment").getDuration("transfer-timeout")
-                  : Duration.ofSeconds(30));
+      this.transfer = new TransferServer(this, receiverSilence);
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(
           "cannot open the migration receiver on " + settings.node().host() + ": " + e, e);

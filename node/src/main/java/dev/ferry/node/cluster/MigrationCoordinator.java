@@ -790,9 +790,11 @@ final class MigrationCoordinator implements MigrationContext {
       if (p != null) {
         try {
           Connection c = awaitCancellable(p);
-          // The destination gives up on a connection silent for transfer-timeout: one opened
+          // The destination gives up on a connection silent for its receiver's limit
+          // (data-segment's transfer-timeout, whatever this migration's strategy): one opened
           // before a long freeze (a large write-out) is not used.
-          if (System.nanoTime() - c.openedAt() < stepTimeout.toNanos() / 2) {
+          long limit = Math.min(stepTimeout.toNanos(), rt.receiverSilence.toNanos());
+          if (System.nanoTime() - c.openedAt() < limit / 2) {
             return c;
           }
           closeQuietly(c.socket());
