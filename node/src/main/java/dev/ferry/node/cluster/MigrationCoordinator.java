@@ -665,16 +665,7 @@ final class MigrationCoordinator implements MigrationContext {
       } catch (FerryException e) {
         throw new MigrationException(e.getMessage(), e);
       }
-      Connection conn;
-      try {
-        try {
-          conn = open(endpoint(false));
-        } catch (IOException e) {
-          conn = open(endpoint(true)); // the node may have restarted on another port
-        }
-      } catch (IOException e) {
-        throw new MigrationException("cannot connect to node " + toNode + ": " + e.getMessage(), e);
-      }
+      Connection conn = newConnection();
       long deadline = System.nanoTime() + stepTimeout.toNanos();
       Frames.OnTimeout check =
           () -> {
@@ -806,6 +797,11 @@ final class MigrationCoordinator implements MigrationContext {
           // otherwise connect again, below, asking for the endpoint afresh if need be
         }
       }
+      return newConnection();
+    }
+
+    /** A new connection to the destination's receiver. */
+    private Connection newConnection() throws MigrationException {
       try {
         try {
           return open(endpoint(false));

@@ -161,29 +161,16 @@ final class TransferServer implements AutoCloseable {
         throw FerryException.conflict(
             "process " + c.getPid() + " is already on node " + rt.nodeName);
       }
-      byte[] data = new byte[(int) c.getTotalBytes()];
-      int filled = 0;
-      spool = spool(c, data);
-      // Checksummed as the chunks arrive, not all after the last.
-      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      Assembly bundle = new Assembly(migrationId, (int) c.getTotalBytes());
+      spool = spool(c, bundle.data);
       long firstChunkAt = System.nanoTime();
       for (long seq = 0; ; seq++) {
         if (seq > 0) {
           c = next(in, silent);
         }
-        if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
-          throw FerryException.badRequest(
-              "chunk " + c.getSeq() + " of " + c.getMigrationId() + " arrived, expected " + seq);
-        }
-        int n = c.getData().size();
-        if (filled + n > data.length) {
-          throw FerryException.badRequest("more bytes than announced");
-        }
-        c.getData().copyTo(data, filled);
-        crc.update(data, filled, n);
-        filled += n;
+        bundle.take(c, seq);
         if (spool != null) {
-          spool.arrived(filled);
+          spool.arrived(bundle.filled);
         }
         if (!c.getLast()) {
           Frames.write(
@@ -192,16 +179,10 @@ final class TransferServer implements AutoCloseable {
           out.flush();
           continue;
         }
-        if (filled != data.length) {
-          throw FerryException.badRequest(
-              "transfer ended after " + filled + " of " + data.length + " bytes");
-        }
-        if ((int) crc.getValue() != c.getCrc32C()) {
-          throw FerryException.badRequest("bundle checksum mismatch");
-        }
+        bundle.verify(c, "bundle");
         long streamMicros = (System.nanoTime() - firstChunkAt) / 1000;
         long t0 = System.nanoTime();
-        NodeProcesses.Arrival arrival = complete(migrationId, data, c.getEngine(), spool);
+        NodeProcesses.Arrival arrival = complete(migrationId, bundle.data, c.getEngine(), spool);
         try {
           // The answer first, then the process runs: the source commits without competing
           // with it for a CPU. Runs even if the answer cannot be sent (the source then asks
@@ -251,31 +232,16 @@ final class TransferServer implements AutoCloseable {
       if (c.getTotalBytes() <= 0 || c.getTotalBytes() > Integer.MAX_VALUE - 16) {
         throw FerryException.badRequest("module of " + c.getTotalBytes() + " bytes");
       }
-      String migrationId = c.getMigrationId();
-      byte[] data = new byte[(int) c.getTotalBytes()];
-      int filled = 0;
-      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+      Assembly module = new Assembly(c.getMigrationId(), (int) c.getTotalBytes());
       for (long seq = 0; ; seq++) {
         if (seq > 0) {
           c = next(in, silent);
         }
-        if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
-          throw FerryException.badRequest(
-              "chunk " + c.getSeq() + " of " + c.getMigrationId() + " arrived, expected " + seq);
-        }
-        int n = c.getData().size();
-        if (filled + n > data.length) {
-          throw FerryException.badRequest("more bytes than announced");
-        }
-        c.getData().copyTo(data, filled);
-        crc.update(data, filled, n);
-        filled += n;
+        module.take(c, seq);
         if (c.getLast()) {
-          if (filled != data.length || (int) crc.getValue() != c.getCrc32C()) {
-            throw FerryException.badRequest("module transfer incomplete or corrupt");
-          }
+          module.verify(c, "module");
           String engine = c.getEngine();
-          rt.processes.receiveModule(data, engine.isEmpty() ? null : Engine.parse(engine));
+          rt.processes.receiveModule(module.data, engine.isEmpty() ? null : Engine.parse(engine));
         }
         Frames.write(
             out,
@@ -288,6 +254,48 @@ final class TransferServer implements AutoCloseable {
     } catch (RuntimeException e) {
       Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
       out.flush();
+    }
+  }
+
+  /**
+   * The bytes of one transfer (a bundle, a module), assembled from its chunks: in order, within the
+   * length the first chunk announced, checksummed as they arrive rather than all after the last.
+   */
+  private static final class Assembly {
+    final byte[] data;
+    int filled;
+    private final String migrationId;
+    private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+
+    Assembly(String migrationId, int length) {
+      this.migrationId = migrationId;
+      this.data = new byte[length];
+    }
+
+    /** Copies in chunk {@code seq}, which {@code c} must be. */
+    void take(TransferChunk c, long seq) {
+      if (c.getSeq() != seq || !c.getMigrationId().equals(migrationId)) {
+        throw FerryException.badRequest(
+            "chunk " + c.getSeq() + " of " + c.getMigrationId() + " arrived, expected " + seq);
+      }
+      int n = c.getData().size();
+      if (filled + n > data.length) {
+        throw FerryException.badRequest("more bytes than announced");
+      }
+      c.getData().copyTo(data, filled);
+      crc.update(data, filled, n);
+      filled += n;
+    }
+
+    /** After the last chunk: every announced byte arrived, with the checksum it announces. */
+    void verify(TransferChunk last, String what) {
+      if (filled != data.length) {
+        throw FerryException.badRequest(
+            "transfer ended after " + filled + " of " + data.length + " bytes");
+      }
+      if ((int) crc.getValue() != last.getCrc32C()) {
+        throw FerryException.badRequest(what + " checksum mismatch");
+      }
     }
   }
 

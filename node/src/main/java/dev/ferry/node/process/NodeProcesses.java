@@ -863,15 +863,12 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   /**
    * A module sent ahead of a migration's bundle: stored durably (so that the source, which from now
    * on sends bundles without it, is never wrong that this node has it) and made ready for {@code
-   * engine} (null: this node's default), so that the migration's freeze includes neither. Returns
-   * its hash.
+   * engine} (null: this node's default), so that the migration's freeze includes neither.
    */
-  public String receiveModule(byte[] stored, Engine engine) {
-    modules.putVerbatim(stored);
+  public void receiveModule(byte[] stored, Engine engine) {
+    String hash = modules.putVerbatim(stored);
     store.sync();
-    String hash = dev.ferry.node.runtime.ModuleRegistry.sha256(stored);
     modules.prepare(hash, (engine != null ? engine : defaultEngine) == Engine.COMPILED);
-    return hash;
   }
 
   /** Where a process that left this node went, if it did. */

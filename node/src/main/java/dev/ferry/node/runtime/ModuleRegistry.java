@@ -112,11 +112,13 @@ public final class ModuleRegistry {
     return toInfo(rec);
   }
 
-  /** Stores an already validated, instrumented module received from another node. */
-  public void putVerbatim(byte[] stored) {
+  /**
+   * Stores an already validated, instrumented module received from another node; returns its hash.
+   */
+  public String putVerbatim(byte[] stored) {
     String hash = sha256(stored);
     if (store.table(TableName.MODULES).contains(hash)) {
-      return;
+      return hash;
     }
     WasmModule module = parse(stored, "module " + hash);
     boolean loop = checkImports(module);
@@ -134,6 +136,7 @@ public final class ModuleRegistry {
         });
     // parsed once: the process it came with is about to be restored from it
     loaded.putIfAbsent(hash, new LoadedModule(hash, module, loop));
+    return hash;
   }
 
   /**
