@@ -32,18 +32,9 @@ final class SettingsReader {
 
   long integer(String path) {
     ConfigValue value = value(path);
-    Object raw = value.unwrapped();
-    if (raw instanceof Integer || raw instanceof Long) {
-      return ((Number) raw).longValue();
-    }
-    if (raw instanceof String text) {
-      try {
-        return Long.parseLong(text.trim());
-      } catch (NumberFormatException e) {
-        // reported below
-      }
-    }
-    throw new InvalidSettingsException(path, "must be an integer, got " + render(value));
+    return WholeNumbers.of(value)
+        .orElseThrow(
+            () -> new InvalidSettingsException(path, "must be an integer, got " + render(value)));
   }
 
   /** A whole number in a range, checked before narrowing so the message shows the real value. */

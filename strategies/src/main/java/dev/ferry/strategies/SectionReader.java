@@ -3,6 +3,7 @@ package dev.ferry.strategies;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.ferry.config.InvalidSettingsException;
+import dev.ferry.config.WholeNumbers;
 import java.time.Duration;
 import java.util.Set;
 
@@ -26,28 +27,17 @@ final class SectionReader {
     return new InvalidSettingsException(prefix + key, why);
   }
 
-  /**
-   * A whole number in a range. A fraction is refused, not truncated ({@code Config.getInt} would
-   * read {@code window = 8.9} as 8); a quoted number is accepted, as everywhere in Ferry's
-   * settings.
-   */
+  /** A whole number ({@link WholeNumbers}: a fraction is refused, not truncated) in a range. */
   int integer(String key, int min, int max) {
-    long v;
-    Object raw;
+    com.typesafe.config.ConfigValue value;
     try {
-      raw = c.getValue(key).unwrapped();
+      value = c.getValue(key);
     } catch (ConfigException e) {
       throw new InvalidSettingsException(prefix + key, "must be a whole number", e);
     }
-    if (raw instanceof Integer || raw instanceof Long) {
-      v = ((Number) raw).longValue();
-    } else {
-      try {
-        v = Long.parseLong(String.valueOf(raw).trim());
-      } catch (NumberFormatException e) {
-        throw bad(key, "must be a whole number, got " + raw);
-      }
-    }
+    long v =
+        WholeNumbers.of(value)
+            .orElseThrow(() -> bad(key, "must be a whole number, got " + value.unwrapped()));
     if (v < min || v > max) {
       throw bad(key, "must be between " + min + " and " + max + ", got " + v);
     }
