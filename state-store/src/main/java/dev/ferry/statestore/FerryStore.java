@@ -53,6 +53,12 @@ import org.lmdbjava.Txn;
  * ferry.store.map-size"), other failures {@link StoreException}; the failed transaction is rolled
  * back and the store stays usable. Only one {@code FerryStore} may be open on a directory in a JVM,
  * and no other process should open it while it is open here.
+ *
+ * <p><b>Room freed.</b> LMDB reuses the pages a transaction frees only from the second transaction
+ * after it (the one just before stays intact). So on a store that is nearly full and otherwise
+ * idle, the write right after a large delete would find no room; a write that finds the map full is
+ * therefore tried once more after a small commit that makes that room usable. A {@link
+ * #write(Consumer)} callback may so run twice: it should only read and write through the store.
  */
 public final class FerryStore implements AutoCloseable {
   private static final Set<Path> OPEN_DIRS = ConcurrentHashMap.newKeySet();
@@ -83,6 +89,14 @@ public final class FerryStore implements AutoCloseable {
   /** This thread's open write transaction, which nested calls join. */
   private final ThreadLocal<Txn<ByteBuffer>> writeTxn = new ThreadLocal<>();
 
+  /** What to undo outside LMDB if this thread's write transaction does not commit. */
+  private final ThreadLocal<java.util.List<Runnable>> onAbort = new ThreadLocal<>();
+
+  /** The store's own small table: its format, and the key {@link #reuseFreed} writes. */
+  private final Dbi<ByteBuffer> format;
+
+  private static final byte[] REUSE_KEY = "reuse-freed".getBytes(StandardCharsets.US_ASCII);
+
   /** Reset read transactions, renewed instead of allocated for each read. */
   private final ConcurrentLinkedQueue<Txn<ByteBuffer>> idleReaders = new ConcurrentLinkedQueue<>();
 
@@ -98,7 +112,8 @@ public final class FerryStore implements AutoCloseable {
       tables.put(name, new LmdbTable(this, name, heads, chunks));
     }
     this.logs = new LmdbLogStore(this, env.openDbi("logs", DbiFlags.MDB_CREATE));
-    checkFormat(env.openDbi("format", DbiFlags.MDB_CREATE));
+    this.format = env.openDbi("format", DbiFlags.MDB_CREATE);
+    checkFormat(format);
     write(
         () -> "remove the pieces of values staged before the store was last closed",
         txn -> {
@@ -291,21 +306,73 @@ public final class FerryStore implements AutoCloseable {
     lock.lock();
     try {
       checkOpen();
-      try (Txn<ByteBuffer> txn = env.txnWrite()) {
-        T result;
-        writeTxn.set(txn);
-        try {
-          result = body.apply(txn);
-        } finally {
-          writeTxn.remove();
+      try {
+        return writeOnce(body);
+      } catch (RuntimeException first) {
+        if (!mapFull(first) || !reuseFreed()) {
+          throw first;
         }
-        txn.commit();
-        return result;
+        return writeOnce(body); // (see "Room freed" above)
       }
     } catch (LmdbException e) {
       throw translate(e, what.get());
     } finally {
       lock.unlock();
+    }
+  }
+
+  private <T> T writeOnce(Function<Txn<ByteBuffer>, T> body) {
+    java.util.List<Runnable> undo = new java.util.ArrayList<>(0);
+    boolean committed = false;
+    try (Txn<ByteBuffer> txn = env.txnWrite()) {
+      T result;
+      writeTxn.set(txn);
+      onAbort.set(undo);
+      try {
+        result = body.apply(txn);
+      } finally {
+        writeTxn.remove();
+        onAbort.remove();
+      }
+      txn.commit();
+      committed = true;
+      return result;
+    } finally {
+      if (!committed) {
+        undo.forEach(Runnable::run);
+      }
+    }
+  }
+
+  /**
+   * Registers {@code undo}, to run if this thread's write transaction (which must be open) ends
+   * without committing: for state kept outside LMDB that a write changes.
+   */
+  void onAbort(Runnable undo) {
+    java.util.List<Runnable> list = onAbort.get();
+    if (list == null) {
+      throw new IllegalStateException("not inside a write transaction");
+    }
+    list.add(undo);
+  }
+
+  private static boolean mapFull(Throwable e) {
+    return e instanceof Env.MapFullException
+        || (e instanceof StoreFullException && e.getCause() instanceof Env.MapFullException);
+  }
+
+  /**
+   * Commits a transaction that changes nothing but is a commit, so that the pages freed by the
+   * transaction before it can be reused by the next. False if even that did not fit.
+   */
+  private boolean reuseFreed() {
+    try (Txn<ByteBuffer> txn = env.txnWrite()) {
+      format.reserve(txn, Bytes.key(REUSE_KEY), 1).put(0, (byte) 0);
+      format.delete(txn, Bytes.key(REUSE_KEY));
+      txn.commit();
+      return true;
+    } catch (LmdbException e) {
+      return false;
     }
   }
 

@@ -265,6 +265,12 @@ final class LmdbTable implements Table {
       }
       writeHead(txn, keyBytes, length, written.length, k);
       published = true;
+      // Published only if the transaction commits: otherwise its pieces are still to discard.
+      store.onAbort(this::unpublish);
+    }
+
+    private synchronized void unpublish() {
+      published = false;
     }
   }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -282,6 +283,24 @@ class FerryStoreTest {
     assertEquals(before, table.chunkEntries());
     assertThrows(IllegalStateException.class, () -> v.writePiece(1, data, 0));
 
+    // A batch that publishes a whole staged value and then fails publishes nothing: the pieces
+    // are still the staged value's, to discard.
+    StagedValue u = images.stage("p5", data.length);
+    for (int i = 0; i < u.pieces(); i++) {
+      u.writePiece(i, data, i * u.pieceBytes());
+    }
+    assertThrows(
+        IllegalStateException.class,
+        () ->
+            store.write(
+                b -> {
+                  b.putStaged(u);
+                  throw new IllegalStateException("the batch fails after publishing");
+                }));
+    assertFalse(images.contains("p5"));
+    u.discard();
+    assertEquals(before, table.chunkEntries(), "the pieces of a batch that failed are left");
+
     // Two stagings of one key (a migration tried again while the first one's pieces are being
     // removed) write different chunks: discarding one leaves the other whole.
     byte[] other = random(3 << 20, 10);
@@ -447,6 +466,42 @@ class FerryStoreTest {
       small.logs().append("p", 1, bytes("still works"), 0, 11);
       assertEquals(11, small.logs().length("p", 1));
       small.sync();
+    }
+  }
+
+  /**
+   * An incoming image that does not fit: its pieces fill the store until one fails; discarding them
+   * must give the room back, so that the next value that fits is stored.
+   */
+  @Test
+  void aStagedValueThatFilledTheStoreGivesItsRoomBackWhenDiscarded() {
+    try (FerryStore small = FerryStore.open(tmp.resolve("small"), 16 << 20)) {
+      Table images = small.table(TableName.IMAGES);
+      byte[] big = random(24 << 20, 11);
+      StagedValue v = images.stage("big", big.length);
+      int written = 0;
+      StoreFullException full = null;
+      for (int i = 0; i < v.pieces() && full == null; i++) {
+        try {
+          v.writePiece(i, big, i * v.pieceBytes());
+          written++;
+        } catch (StoreFullException e) {
+          full = e;
+        }
+      }
+      assertNotNull(full, "24 MiB of pieces fitted into a 16 MiB store");
+      assertTrue(written >= 8, "only " + written + " pieces fitted");
+      v.discard();
+      small.sync();
+
+      // (LMDB's own pages take a little of it: a few more copy-on-write pages each transaction)
+      byte[] fits = random((written - 2) * v.pieceBytes(), 12);
+      StagedValue w = images.stage("fits", fits.length);
+      for (int i = 0; i < w.pieces(); i++) {
+        w.writePiece(i, fits, i * w.pieceBytes());
+      }
+      small.write(b -> b.putStaged(w));
+      assertArrayEquals(fits, images.get("fits").orElseThrow());
     }
   }
 

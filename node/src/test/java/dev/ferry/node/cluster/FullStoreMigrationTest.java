@@ -1,0 +1,102 @@
+package dev.ferry.node.cluster;
+
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.awaitMigration;
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.get;
+import static dev.ferry.node.cluster.InJvmClusterMigrationTest.stdout;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ferry.node.FerryNode;
+import dev.ferry.node.TestNodes;
+import dev.ferry.node.service.ClusterService;
+import dev.ferry.node.service.Engine;
+import dev.ferry.node.service.MigrationInfo;
+import dev.ferry.node.service.ProcessInfo;
+import dev.ferry.node.service.ProcessState;
+import dev.ferry.node.service.RunRequest;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A destination whose store cannot hold the image (its {@code ferry.store.map-size} is smaller):
+ * the migration is aborted with an error that says so, the process runs on at its source and ends
+ * with the output of an uninterrupted run, and the destination, its store left as it was, still
+ * takes a process that fits.
+ */
+class FullStoreMigrationTest {
+  @TempDir static Path dir;
+  static final List<FerryNode> nodes = new ArrayList<>();
+
+  @BeforeAll
+  static void startCluster() {
+    int seedPort = TestNodes.freePort();
+    for (int i = 0; i < 2; i++) {
+      Map<String, Object> extra = new HashMap<>();
+      extra.put("ferry.node.name", "n" + (i + 1));
+      extra.put("ferry.node.engine", "compiled");
+      extra.put("ferry.node.port", i == 0 ? seedPort : TestNodes.freePort());
+      extra.put("ferry.node.seeds", List.of("127.0.0.1:" + seedPort));
+      extra.put("ferry.http.port", TestNodes.freePort());
+      if (i == 1) {
+        extra.put("ferry.store.map-size", "16MiB"); // the smallest allowed
+      }
+      nodes.add(FerryNode.start(TestNodes.settings(dir.resolve("n" + (i + 1)), extra)));
+    }
+  }
+
+  @AfterAll
+  static void stopCluster() {
+    for (int i = nodes.size() - 1; i >= 0; i--) {
+      nodes.get(i).close();
+    }
+  }
+
+  @Test
+  void anImageTheDestinationCannotStoreLeavesTheProcessRunningAtItsSource() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    ClusterService n2 = nodes.get(1).service();
+    // a 24000 KiB data area: more than a 16 MiB store can hold
+    List<String> args = List.of("24000", "3000000");
+    String hash = get(n1.uploadModule(TestNodes.guest("datasize"), false)).hash();
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    assertEquals(ProcessState.EXITED, get(n1.awaitExit(ref.id())).state());
+    byte[] expected = stdout(n1, ref.id());
+
+    ProcessInfo p = get(n1.run(new RunRequest(hash, null, args, Map.of(), Map.of())));
+    Thread.sleep(300); // its pages written
+    MigrationInfo m = awaitMigration(n1, get(n1.migrate(p.id(), "n2", null)).id());
+    assertEquals("aborted", m.state(), m.toString());
+    assertNotNull(m.error(), m.toString());
+    assertTrue(
+        m.error().contains("store full") && m.error().contains("ferry.store.map-size"),
+        "the error should say the destination's store is full: " + m.error());
+    ProcessInfo now = get(n2.status(p.id()));
+    assertEquals("n1", now.node());
+    assertTrue(
+        now.state() == ProcessState.RUNNING || now.state() == ProcessState.EXITED, now.toString());
+
+    ProcessInfo end = get(n1.awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertArrayEquals(expected, stdout(n2, p.id()));
+
+    // the destination's store was left as it was (the 15 MiB staged before it filled up are gone):
+    // a process of 8 MiB, which fits only in an emptied 16 MiB store, moves there
+    ProcessInfo fits =
+        get(n1.run(new RunRequest(hash, null, List.of("8000", "100000000"), Map.of(), Map.of())));
+    Thread.sleep(300);
+    MigrationInfo ok = awaitMigration(n1, get(n1.migrate(fits.id(), "n2", null)).id());
+    assertEquals("committed", ok.state(), ok.toString());
+    assertEquals("n2", get(n1.status(fits.id())).node());
+    get(n1.kill(fits.id()));
+  }
+}
