@@ -59,6 +59,11 @@ import org.lmdbjava.Txn;
  * idle, the write right after a large delete would find no room; a write that finds the map full is
  * therefore tried once more after a small commit that makes that room usable. A {@link
  * #write(Consumer)} callback may so run twice: it should only read and write through the store.
+ *
+ * <p><b>Growing.</b> After {@link #growWhenFull()} (a node saving its running processes as it shuts
+ * down), a write that still finds the map full grows it instead of failing, past the map size it
+ * was opened with. The file keeps what was written; opened again with a smaller map size, LMDB
+ * gives it at least the size of its data.
  */
 public final class FerryStore implements AutoCloseable {
   private static final Set<Path> OPEN_DIRS = ConcurrentHashMap.newKeySet();
@@ -77,6 +82,19 @@ public final class FerryStore implements AutoCloseable {
 
   private final Path dir;
   private final long mapSize;
+
+  /** The map's size now: {@link #mapSize}, or more once it has grown. */
+  private volatile long mapNow;
+
+  private volatile boolean mayGrow;
+
+  /** Whether the last commit was {@link #reuseFreed}'s. */
+  private volatile boolean lastCommitFreedRoom;
+
+  /** How many times one write may grow the map. */
+  private static final int MAX_GROWTHS = 16;
+
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(FerryStore.class);
   private final Env<ByteBuffer> env;
   private final Map<TableName, LmdbTable> tables = new EnumMap<>(TableName.class);
   private final LmdbLogStore logs;
@@ -105,6 +123,7 @@ public final class FerryStore implements AutoCloseable {
   private FerryStore(Path dir, long mapSize, Env<ByteBuffer> env) {
     this.dir = dir;
     this.mapSize = mapSize;
+    this.mapNow = mapSize;
     this.env = env;
     for (TableName name : TableName.values()) {
       Dbi<ByteBuffer> heads = env.openDbi(name.dbiName(), DbiFlags.MDB_CREATE);
@@ -302,20 +321,71 @@ public final class FerryStore implements AutoCloseable {
     if (joined != null) {
       return joined(joined, what, body);
     }
-    Lock lock = lifecycle.readLock();
+    for (int grown = 0; ; grown++) {
+      Lock lock = lifecycle.readLock();
+      lock.lock();
+      try {
+        checkOpen();
+        RuntimeException full;
+        try {
+          return writeOnce(body);
+        } catch (RuntimeException first) {
+          if (!mapFull(first)) {
+            throw first;
+          }
+          full = first;
+        }
+        // (see "Room freed" above; once is enough: what such a commit frees is next to nothing)
+        if (!lastCommitFreedRoom && reuseFreed()) {
+          try {
+            return writeOnce(body);
+          } catch (RuntimeException second) {
+            if (!mapFull(second)) {
+              throw second;
+            }
+            full = second;
+          }
+        }
+        if (!mayGrow || grown >= MAX_GROWTHS || lifecycle.getReadHoldCount() > 1) {
+          throw full;
+        }
+      } catch (LmdbException e) {
+        throw translate(e, what.get());
+      } finally {
+        lock.unlock();
+      }
+      grow(what);
+    }
+  }
+
+  /**
+   * From now on a write that finds the map full grows it (by a quarter, at least 64 MiB, each time)
+   * instead of failing: for a node that must store its running processes as it shuts down rather
+   * than lose them. Each growth is logged.
+   */
+  public void growWhenFull() {
+    mayGrow = true;
+  }
+
+  private void grow(Supplier<String> what) {
+    Lock lock = lifecycle.writeLock(); // no transaction in progress while the map is remapped
     lock.lock();
     try {
       checkOpen();
-      try {
-        return writeOnce(body);
-      } catch (RuntimeException first) {
-        if (!mapFull(first) || !reuseFreed()) {
-          throw first;
-        }
-        return writeOnce(body); // (see "Room freed" above)
-      }
+      long from = mapNow;
+      long to = from + Math.max(64L << 20, from / 4);
+      env.setMapSize(to);
+      mapNow = to;
+      log.warn(
+          "the store at {} grew from {} to {} bytes, past ferry.store.map-size ({} bytes), to {};"
+              + " raise ferry.store.map-size",
+          dir,
+          from,
+          to,
+          mapSize,
+          what.get());
     } catch (LmdbException e) {
-      throw translate(e, what.get());
+      throw translate(e, "grow the map to store " + what.get());
     } finally {
       lock.unlock();
     }
@@ -336,6 +406,7 @@ public final class FerryStore implements AutoCloseable {
       }
       txn.commit();
       committed = true;
+      lastCommitFreedRoom = false;
       return result;
     } finally {
       if (!committed) {
@@ -370,6 +441,7 @@ public final class FerryStore implements AutoCloseable {
       format.reserve(txn, Bytes.key(REUSE_KEY), 1).put(0, (byte) 0);
       format.delete(txn, Bytes.key(REUSE_KEY));
       txn.commit();
+      lastCommitFreedRoom = true;
       return true;
     } catch (LmdbException e) {
       return false;
@@ -464,7 +536,7 @@ public final class FerryStore implements AutoCloseable {
   }
 
   private StoreException translate(LmdbException e, String what) {
-    return translate(e, what, dir, mapSize);
+    return translate(e, what, dir, mapNow);
   }
 
   private static StoreException translate(LmdbException e, String what, Path dir, long mapSize) {

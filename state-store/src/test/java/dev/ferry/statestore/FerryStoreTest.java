@@ -506,6 +506,20 @@ class FerryStoreTest {
   }
 
   @Test
+  void aStoreAllowedToGrowTakesWhatDoesNotFitAndKeepsItWhenOpenedSmallerAgain() {
+    Path small = tmp.resolve("grows");
+    byte[] big = random(40 << 20, 13);
+    try (FerryStore s = FerryStore.open(small, 16 << 20)) {
+      assertThrows(StoreFullException.class, () -> s.table(TableName.IMAGES).put("big", big));
+      s.growWhenFull();
+      s.table(TableName.IMAGES).put("big", big);
+    }
+    try (FerryStore s = FerryStore.open(small, 16 << 20)) {
+      assertArrayEquals(big, s.table(TableName.IMAGES).get("big").orElseThrow());
+    }
+  }
+
+  @Test
   void refusesToOpenTheSameDirectoryTwice() {
     StoreException e = assertThrows(StoreException.class, () -> FerryStore.open(dir, MAP_SIZE));
 

@@ -128,6 +128,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     ProcessRecord record;
     WasmProcess running;
 
+    /** Its end is known here but not yet in the store (which refused it); guarded by this. */
+    boolean endUnrecorded;
+
     Entry(String id, ProcessRecord record, ProcessLog log, Sandbox sandbox) {
       this.id = id;
       this.record = record;
@@ -168,7 +171,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             gfvm,
             (pid, what, detail) -> listener.on(pid, what, null, null, detail));
     long every = Math.max(1, settings.runtime().logFlushInterval().toMillis());
-    flusher.scheduleWithFixedDelay(this::flushLogs, every, every, TimeUnit.MILLISECONDS);
+    flusher.scheduleWithFixedDelay(() -> flushLogs(false), every, every, TimeUnit.MILLISECONDS);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -923,7 +926,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     WasmProcess.Frozen f =
         freeze(p, "process " + pid + " could not be frozen: ", memoryInPagingFile);
     synchronized (e) {
-      e.log.flush();
+      e.log.tryFlush(true); // (what the store refuses goes in the bundle from memory)
       e.record = e.record.toBuilder().setState(ProcessRecord.State.MIGRATING).build();
     }
     return f;
@@ -962,17 +965,17 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
             .setRemoteBacked(plan.remoteBacked());
         moving.setPaging(pg);
       }
-      e.log.flush();
-      long out = e.log.length(1);
-      long err = e.log.length(2);
-      ProcessImage image = f.image().toBuilder().setStdoutLength(out).setStderrLength(err).build();
+      // From the log itself, stored and buffered bytes alike: a store that refuses output (full)
+      // must not keep a process from moving to a node that has room.
+      byte[] out = e.log.readAll(1);
+      byte[] err = e.log.readAll(2);
+      ProcessImage image =
+          f.image().toBuilder().setStdoutLength(out.length).setStderrLength(err.length).build();
       var b =
           dev.ferry.transport.proto.MigrationBundle.newBuilder()
               .setRecord(moving)
-              .setStdout(
-                  com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 1, 0, (int) out)))
-              .setStderr(
-                  com.google.protobuf.ByteString.copyFrom(store.logs().read(pid, 2, 0, (int) err)))
+              .setStdout(com.google.protobuf.UnsafeByteOperations.unsafeWrap(out))
+              .setStderr(com.google.protobuf.UnsafeByteOperations.unsafeWrap(err))
               .setSharedFiles(sharedFiles);
       if (includeModule) {
         b.setModule(com.google.protobuf.ByteString.copyFrom(modules.bytes(image.getModuleHash())));
@@ -1765,6 +1768,9 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       return;
     }
     closing = true;
+    // A full store must not cost a running process its checkpoint (nor its output): the store
+    // grows past ferry.store.map-size now rather than fail them (it logs that it did).
+    store.growWhenFull();
     List<CompletableFuture<Void>> all = new ArrayList<>();
     for (Entry e : processes.values()) {
       boolean running;
@@ -1838,7 +1844,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     }
     flusher.shutdownNow();
     paging.close();
-    flushLogs();
+    flushLogs(true);
     store.sync();
     ops.shutdownNow();
   }
@@ -1846,12 +1852,24 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Helpers
 
-  private void flushLogs() {
+  /**
+   * Offers every process's buffered output to the store and records the ends the store refused
+   * before; with {@code now} false, output refused lately waits for its retry interval.
+   */
+  private void flushLogs(boolean now) {
     for (Entry e : processes.values()) {
-      try {
-        e.log.flush();
-      } catch (RuntimeException ex) {
-        log.warn("flushing the log of {} failed: {}", e.id, ex.toString());
+      e.log.tryFlush(now); // (a refusal is logged once by the log, and offered again later)
+      synchronized (e) {
+        if (e.endUnrecorded) {
+          try {
+            recordEnd(e);
+            store.sync();
+            e.endUnrecorded = false;
+            log.info("the end of process {} is recorded in the store now", e.id);
+          } catch (RuntimeException ex) {
+            // still no room: tried again at the next flush
+          }
+        }
       }
     }
   }
@@ -1903,11 +1921,35 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
         rec.getEngine(),
         rec.getError().isEmpty() ? null : rec.getError());
     e.record = rec;
-    persist(rec);
-    store.table(TableName.IMAGES).delete(e.id);
+    try {
+      recordEnd(e);
+    } catch (dev.ferry.statestore.StoreException ex) {
+      // A full store must not leave the process unfinished: it has ended, and waiters hear it
+      // now; the store hears it once it has room (the periodic flush retries), at the latest
+      // when the node stops (the store then grows if it must).
+      synchronized (e) {
+        e.endUnrecorded = true;
+      }
+      log.warn(
+          "the end of process {} ({}) could not be recorded in the store ({}); it will be once"
+              + " the store has room, at the latest when the node stops",
+          e.id,
+          stateName(rec.getState()),
+          ex.getMessage());
+    }
     e.log.close();
-    store.sync();
+    try {
+      store.sync();
+    } catch (dev.ferry.statestore.StoreException ex) {
+      log.warn("syncing the store after process {} ended failed: {}", e.id, ex.getMessage());
+    }
     e.finished.complete(info(e));
+  }
+
+  /** Stores a final record and drops the process's image (it ran to its end); not synced. */
+  private void recordEnd(Entry e) {
+    persist(e.record);
+    store.table(TableName.IMAGES).delete(e.id);
   }
 
   private void update(Entry e, ProcessRecord rec) {

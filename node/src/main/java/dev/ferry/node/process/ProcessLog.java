@@ -11,11 +11,24 @@ import java.util.Arrays;
  * buffer grows past {@link #FLUSH_BYTES}, on the node's periodic flush, and always before a
  * checkpoint is written ({@link #flush()}); readers see flushed and buffered bytes alike.
  *
+ * <p>A store that refuses the bytes (full) does not fail the process: they stay here, readable, and
+ * are stored when the store takes them again (tried at most every {@link #RETRY_NANOS}); once
+ * {@link #HOLD_BYTES} wait, the process's next write of output waits for room ({@link #accepting}),
+ * where it can still be migrated, checkpointed or killed.
+ *
  * <p>Not guaranteed: bytes still buffered when the node's JVM dies without a shutdown are lost; a
  * restore then re-runs the process from its last image, which re-produces them.
  */
 public final class ProcessLog implements OutputSink {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ProcessLog.class);
+
   static final int FLUSH_BYTES = 64 * 1024;
+
+  /** Output kept in memory while the store refuses it, before the process's writes wait. */
+  static final int HOLD_BYTES = 1 << 20;
+
+  /** While the store refuses output, how often it is offered again. */
+  static final long RETRY_NANOS = 200_000_000L;
 
   private final String pid;
   private final LogStore store;
@@ -24,6 +37,9 @@ public final class ProcessLog implements OutputSink {
   };
   private final long[] flushed = new long[3];
   private boolean closed;
+  private RuntimeException refused; // the store's last refusal, while it lasts
+  private long refusedAt;
+  private long triedAt;
 
   public ProcessLog(String pid, LogStore store) {
     this(pid, store, store.length(pid, 1), store.length(pid, 2));
@@ -41,15 +57,60 @@ public final class ProcessLog implements OutputSink {
   public synchronized void write(int stream, byte[] data, int off, int len) {
     pending[stream].write(data, off, len);
     if (pending[stream].size() >= FLUSH_BYTES) {
-      flushStream(stream);
+      tryFlush(false);
     }
     notifyAll();
   }
 
-  /** Appends everything buffered to the store (not yet synced to disk). */
+  @Override
+  public synchronized boolean accepting() {
+    return pending[1].size() + pending[2].size() < HOLD_BYTES || tryFlush(false);
+  }
+
+  /**
+   * Appends everything buffered to the store (not yet synced to disk).
+   *
+   * @throws dev.ferry.statestore.StoreException if the store refuses it (the bytes stay here)
+   */
   public synchronized void flush() {
-    flushStream(1);
-    flushStream(2);
+    if (!tryFlush(true)) {
+      throw refused;
+    }
+  }
+
+  /**
+   * Appends everything buffered to the store, if it takes it; a refusal keeps the bytes here, to be
+   * offered again (with {@code now} false, not before {@link #RETRY_NANOS} has passed since the
+   * last refusal). True if nothing is left buffered.
+   */
+  public synchronized boolean tryFlush(boolean now) {
+    long t = System.nanoTime();
+    if (refused != null && !now && t - triedAt < RETRY_NANOS) {
+      return false;
+    }
+    triedAt = t;
+    try {
+      flushStream(1);
+      flushStream(2);
+    } catch (RuntimeException e) {
+      if (refused == null) {
+        refusedAt = t;
+        log.warn(
+            "the output of {} cannot be stored ({}); up to {} bytes of it wait in memory, then"
+                + " its writes wait too, until the store takes them (migrating it to another node"
+                + " carries them along)",
+            pid,
+            e.getMessage(),
+            HOLD_BYTES);
+      }
+      refused = e;
+      return false;
+    }
+    if (refused != null) {
+      log.info("the output of {} is stored again, after {} ms", pid, (t - refusedAt) / 1_000_000);
+      refused = null;
+    }
+    return true;
   }
 
   private void flushStream(int s) {
@@ -63,6 +124,27 @@ public final class ProcessLog implements OutputSink {
 
   public synchronized long length(int stream) {
     return flushed[stream] + pending[stream].size();
+  }
+
+  /** The whole stream, stored and buffered bytes alike. */
+  public synchronized byte[] readAll(int stream) {
+    byte[] stored =
+        flushed[stream] == 0 ? new byte[0] : store.read(pid, stream, 0, (int) flushed[stream]);
+    if (stored.length != flushed[stream]) {
+      throw new IllegalStateException(
+          "the stored log of "
+              + pid
+              + "/"
+              + stream
+              + " holds "
+              + stored.length
+              + " bytes, not "
+              + flushed[stream]);
+    }
+    ByteArrayOutputStream all = new ByteArrayOutputStream(stored.length + pending[stream].size());
+    all.writeBytes(stored);
+    all.writeBytes(pending[stream].toByteArray());
+    return all.toByteArray();
   }
 
   /** Up to {@code max} bytes from {@code offset}; empty at the end. */
@@ -106,9 +188,12 @@ public final class ProcessLog implements OutputSink {
     closed = false;
   }
 
-  /** The process can write no more: flushes, and wakes every waiting reader. */
+  /**
+   * The process can write no more: flushes (what the store refuses stays here, readable, and is
+   * offered again by the node's periodic flush), and wakes every waiting reader.
+   */
   public synchronized void close() {
-    flush();
+    tryFlush(true);
     closed = true;
     notifyAll();
   }

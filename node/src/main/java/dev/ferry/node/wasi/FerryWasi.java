@@ -251,7 +251,7 @@ public final class FerryWasi implements AutoCloseable {
     f.add(fn("fd_seek", List.of(I32, I64, I32, I32), this::fdSeek));
     f.add(fn("fd_sync", List.of(I32), this::fdSync));
     f.add(fn("fd_tell", List.of(I32, I32), this::fdTell));
-    f.add(fn("fd_write", List.of(I32, I32, I32, I32), this::fdWrite));
+    f.add(fdWriteFunction());
     f.add(fn("path_create_directory", List.of(I32, I32, I32), this::pathCreateDirectory));
     f.add(fn("path_filestat_get", List.of(I32, I32, I32, I32, I32), this::pathFilestatGet));
     f.add(
@@ -967,6 +967,34 @@ public final class FerryWasi implements AutoCloseable {
     fds.put(fd, nd);
     m.writeI32((int) a[8], fd);
     return 0;
+  }
+
+  // --- fd_write: output waits while its sink takes no more (interruptible by a freeze)
+
+  /** How often a write held by its sink asks again. */
+  static final long OUTPUT_HOLD_POLL_NANOS = 100_000_000L;
+
+  private HostFunction fdWriteFunction() {
+    return new HostFunction(
+        MODULE,
+        "fd_write",
+        FunctionType.of(List.of(I32, I32, I32, I32), List.of(I32)),
+        (Instance inst, long... a) -> {
+          if (!gate.proceed(inst)) {
+            return new long[] {0};
+          }
+          Descriptor d = fds.get((int) a[0]);
+          if (d != null && (d.kind == FdEntry.Kind.STDOUT || d.kind == FdEntry.Kind.STDERR)) {
+            // Before any byte is taken: a freeze meanwhile re-runs this call whole after the
+            // rewind.
+            while (!out.accepting()) {
+              if (!gate.sleep(inst, OUTPUT_HOLD_POLL_NANOS)) {
+                return new long[] {0}; // unwinding: this call will run again after the rewind
+              }
+            }
+          }
+          return new long[] {invoke(this::fdWrite, inst.memory(), a)};
+        });
   }
 
   // --- poll_oneoff: clocks sleep (interruptible by a freeze), fds are always ready

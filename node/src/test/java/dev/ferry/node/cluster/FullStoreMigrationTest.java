@@ -27,10 +27,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A destination whose store cannot hold the image (its {@code ferry.store.map-size} is smaller):
- * the migration is aborted with an error that says so, the process runs on at its source and ends
- * with the output of an uninterrupted run, and the destination, its store left as it was, still
- * takes a process that fits.
+ * A node whose store is full ({@code ferry.store.map-size} of n2 is the smallest allowed) loses
+ * neither a process nor its output: a migration to it is aborted and the process runs on at its
+ * source; a process of its own whose output fills it waits, and finishes on a node with room.
  */
 class FullStoreMigrationTest {
   @TempDir static Path dir;
@@ -60,6 +59,11 @@ class FullStoreMigrationTest {
     }
   }
 
+  /**
+   * The migration is aborted with an error that says so, the process runs on at its source and ends
+   * with the output of an uninterrupted run, and the destination, its store left as it was, still
+   * takes a process that fits.
+   */
   @Test
   void anImageTheDestinationCannotStoreLeavesTheProcessRunningAtItsSource() throws Exception {
     ClusterService n1 = nodes.get(0).service();
@@ -98,5 +102,49 @@ class FullStoreMigrationTest {
     assertEquals("committed", ok.state(), ok.toString());
     assertEquals("n2", get(n1.status(fits.id())).node());
     get(n1.kill(fits.id()));
+  }
+
+  /**
+   * A process whose output the store of its node cannot hold is not failed: the output waits in
+   * memory, then the process waits at its next write; migrated to a node with room it carries that
+   * output along and ends there with the output of an uninterrupted run, not a byte lost.
+   */
+  @Test
+  void aProcessWhoseOutputFillsItsNodesStoreWaitsAndFinishesElsewhere() throws Exception {
+    ClusterService n1 = nodes.get(0).service();
+    ClusterService n2 = nodes.get(1).service();
+    // 400000 lines of 45 bytes, and a line on stderr every 1000: 18 MB, more than 16 MiB holds
+    List<String> args = List.of("400000", "1000");
+    String hash = get(n1.uploadModule(TestNodes.guest("lines"), false)).hash();
+    ProcessInfo ref = get(n1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    assertEquals(ProcessState.EXITED, get(n1.awaitExit(ref.id())).state());
+    byte[] expected = stdout(n1, ref.id());
+    byte[] expectedErr = InJvmClusterMigrationTest.stderr(n1, ref.id());
+
+    get(n2.uploadModule(TestNodes.guest("lines"), false));
+    ProcessInfo p = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+    // It fills n2's store, then stands still: its output no longer grows.
+    long last = -1;
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (true) {
+      ProcessInfo now = get(n2.status(p.id()));
+      assertEquals(ProcessState.RUNNING, now.state(), "it must not fail: " + now.error());
+      if (now.stdoutBytes() == last && last > 0) {
+        break;
+      }
+      assertTrue(System.currentTimeMillis() < deadline, "its output never stopped: " + now);
+      last = now.stdoutBytes();
+      Thread.sleep(1000);
+    }
+    assertTrue(last < expected.length, "it wrote everything into a full store: " + last);
+
+    MigrationInfo m = awaitMigration(n2, get(n2.migrate(p.id(), "n1", null)).id());
+    assertEquals("committed", m.state(), m.toString());
+    ProcessInfo end = get(n1.awaitExit(p.id()));
+    assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
+    assertEquals(0, end.exitCode());
+    assertEquals("n1", end.node());
+    assertArrayEquals(expected, stdout(n2, p.id()));
+    assertArrayEquals(expectedErr, InJvmClusterMigrationTest.stderr(n2, p.id()));
   }
 }

@@ -65,10 +65,18 @@ class InJvmClusterMigrationTest {
   }
 
   static byte[] stdout(ClusterService svc, String pid) throws Exception {
+    return log(svc, pid, LogStream.STDOUT);
+  }
+
+  static byte[] stderr(ClusterService svc, String pid) throws Exception {
+    return log(svc, pid, LogStream.STDERR);
+  }
+
+  private static byte[] log(ClusterService svc, String pid, LogStream stream) throws Exception {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     long off = 0;
     while (true) {
-      LogChunk c = get(svc.readLog(pid, LogStream.STDOUT, off, 1 << 20, Duration.ZERO));
+      LogChunk c = get(svc.readLog(pid, stream, off, 1 << 20, Duration.ZERO));
       if (c.data().length == 0) {
         return out.toByteArray();
       }
