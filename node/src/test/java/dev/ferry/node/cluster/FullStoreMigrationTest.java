@@ -124,18 +124,7 @@ class FullStoreMigrationTest {
     get(n2.uploadModule(TestNodes.guest("lines"), false));
     ProcessInfo p = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
     // It fills n2's store, then stands still: its output no longer grows.
-    long last = -1;
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (true) {
-      ProcessInfo now = get(n2.status(p.id()));
-      assertEquals(ProcessState.RUNNING, now.state(), "it must not fail: " + now.error());
-      if (now.stdoutBytes() == last && last > 0) {
-        break;
-      }
-      assertTrue(System.currentTimeMillis() < deadline, "its output never stopped: " + now);
-      last = now.stdoutBytes();
-      Thread.sleep(1000);
-    }
+    long last = TestNodes.awaitOutputStops(n2::status, p.id());
     assertTrue(last < expected.length, "it wrote everything into a full store: " + last);
 
     MigrationInfo m = awaitMigration(n2, get(n2.migrate(p.id(), "n1", null)).id());

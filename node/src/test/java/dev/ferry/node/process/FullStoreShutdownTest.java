@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.ferry.node.TestNodes;
 import dev.ferry.node.service.Engine;
 import dev.ferry.node.service.LogStream;
 import dev.ferry.node.service.ProcessInfo;
@@ -46,18 +47,8 @@ class FullStoreShutdownTest {
     try (ProcessHarness node = new ProcessHarness(dir, Map.of("ferry.store.map-size", "16MiB"))) {
       String hash = node.upload("lines");
       pid = node.run(hash, Engine.COMPILED, args, Map.of()).id();
-      long last = -1;
-      long deadline = System.currentTimeMillis() + 60_000;
-      while (true) { // until its output stops growing: the store is full and it waits
-        ProcessInfo now = get(node.processes.status(pid));
-        assertEquals(ProcessState.RUNNING, now.state(), "it must not fail: " + now.error());
-        if (now.stdoutBytes() == last && last > 0) {
-          break;
-        }
-        assertTrue(System.currentTimeMillis() < deadline, "its output never stopped: " + now);
-        last = now.stdoutBytes();
-        Thread.sleep(1000);
-      }
+      // until its output stops growing: the store is full and it waits
+      long last = TestNodes.awaitOutputStops(node.processes::status, pid);
       assertTrue(last < expected.length, "it wrote everything into a full store: " + last);
     } // the node stops: its processes are checkpointed
 
