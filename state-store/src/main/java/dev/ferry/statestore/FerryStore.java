@@ -107,7 +107,10 @@ public final class FerryStore implements AutoCloseable {
   /** This thread's open write transaction, which nested calls join. */
   private final ThreadLocal<Txn<ByteBuffer>> writeTxn = new ThreadLocal<>();
 
-  /** What to undo outside LMDB if this thread's write transaction does not commit. */
+  /**
+   * What to undo outside LMDB if this thread's write transaction does not commit; null until
+   * something registers ({@link #onAbort}).
+   */
   private final ThreadLocal<java.util.List<Runnable>> onAbort = new ThreadLocal<>();
 
   /** The store's own small table: its format, and the key {@link #reuseFreed} writes. */
@@ -321,41 +324,33 @@ public final class FerryStore implements AutoCloseable {
     if (joined != null) {
       return joined(joined, what, body);
     }
-    for (int grown = 0; ; grown++) {
+    for (int grown = 0; ; ) {
       Lock lock = lifecycle.readLock();
       lock.lock();
       try {
         checkOpen();
-        RuntimeException full;
-        try {
-          return writeOnce(body);
-        } catch (RuntimeException first) {
-          if (!mapFull(first)) {
-            throw first;
-          }
-          full = first;
+        return writeOnce(body);
+      } catch (RuntimeException e) {
+        if (!mapFull(e)) {
+          throw translated(e, what);
         }
         // (see "Room freed" above; once is enough: what such a commit frees is next to nothing)
         if (!lastCommitFreedRoom && reuseFreed()) {
-          try {
-            return writeOnce(body);
-          } catch (RuntimeException second) {
-            if (!mapFull(second)) {
-              throw second;
-            }
-            full = second;
-          }
+          continue;
         }
         if (!mayGrow || grown >= MAX_GROWTHS || lifecycle.getReadHoldCount() > 1) {
-          throw full;
+          throw translated(e, what);
         }
-      } catch (LmdbException e) {
-        throw translate(e, what.get());
       } finally {
         lock.unlock();
       }
       grow(what);
+      grown++;
     }
+  }
+
+  private RuntimeException translated(RuntimeException e, Supplier<String> what) {
+    return e instanceof LmdbException lmdb ? translate(lmdb, what.get()) : e;
   }
 
   /**
@@ -392,25 +387,26 @@ public final class FerryStore implements AutoCloseable {
   }
 
   private <T> T writeOnce(Function<Txn<ByteBuffer>, T> body) {
-    java.util.List<Runnable> undo = new java.util.ArrayList<>(0);
     boolean committed = false;
     try (Txn<ByteBuffer> txn = env.txnWrite()) {
       T result;
       writeTxn.set(txn);
-      onAbort.set(undo);
       try {
         result = body.apply(txn);
       } finally {
         writeTxn.remove();
-        onAbort.remove();
       }
       txn.commit();
       committed = true;
       lastCommitFreedRoom = false;
       return result;
     } finally {
-      if (!committed) {
-        undo.forEach(Runnable::run);
+      java.util.List<Runnable> undo = onAbort.get();
+      if (undo != null) {
+        onAbort.remove();
+        if (!committed) {
+          undo.forEach(Runnable::run);
+        }
       }
     }
   }
@@ -420,9 +416,13 @@ public final class FerryStore implements AutoCloseable {
    * without committing: for state kept outside LMDB that a write changes.
    */
   void onAbort(Runnable undo) {
+    if (writeTxn.get() == null) {
+      throw new IllegalStateException("not inside a write transaction");
+    }
     java.util.List<Runnable> list = onAbort.get();
     if (list == null) {
-      throw new IllegalStateException("not inside a write transaction");
+      list = new java.util.ArrayList<>(1);
+      onAbort.set(list);
     }
     list.add(undo);
   }

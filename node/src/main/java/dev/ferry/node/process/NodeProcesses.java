@@ -128,8 +128,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     ProcessRecord record;
     WasmProcess running;
 
-    /** Its end is known here but not yet in the store (which refused it); guarded by this. */
-    boolean endUnrecorded;
+    /** Its end is known here but not yet in the store (which refused it); set under this. */
+    volatile boolean endUnrecorded;
 
     Entry(String id, ProcessRecord record, ProcessLog log, Sandbox sandbox) {
       this.id = id;
@@ -1859,17 +1859,25 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
   private void flushLogs(boolean now) {
     for (Entry e : processes.values()) {
       e.log.tryFlush(now); // (a refusal is logged once by the log, and offered again later)
-      synchronized (e) {
-        if (e.endUnrecorded) {
-          try {
-            recordEnd(e);
-            store.sync();
-            e.endUnrecorded = false;
-            log.info("the end of process {} is recorded in the store now", e.id);
-          } catch (RuntimeException ex) {
-            // still no room: tried again at the next flush
-          }
-        }
+      if (e.endUnrecorded) {
+        recordEndAgain(e);
+      }
+    }
+  }
+
+  /** Stores an end the store refused before ({@link #markFinal}), if it takes it now. */
+  private void recordEndAgain(Entry e) {
+    synchronized (e) {
+      if (!e.endUnrecorded) {
+        return; // (recorded meanwhile, by the periodic flush or the shutdown's)
+      }
+      try {
+        recordEnd(e);
+        store.sync();
+        e.endUnrecorded = false;
+        log.info("the end of process {} is recorded in the store now", e.id);
+      } catch (RuntimeException ex) {
+        // still no room: tried again at the next flush
       }
     }
   }

@@ -37,7 +37,7 @@ public final class ProcessLog implements OutputSink {
   };
   private final long[] flushed = new long[3];
   private boolean closed;
-  private RuntimeException refused; // the store's last refusal, while it lasts
+  private volatile RuntimeException refused; // the store's last refusal, while it lasts
   private long refusedAt;
   private long triedAt;
 
@@ -57,13 +57,21 @@ public final class ProcessLog implements OutputSink {
   public synchronized void write(int stream, byte[] data, int off, int len) {
     pending[stream].write(data, off, len);
     if (pending[stream].size() >= FLUSH_BYTES) {
-      tryFlush(false);
+      offer(false, stream, stream);
     }
     notifyAll();
   }
 
+  /**
+   * True unless the store refuses output and {@link #HOLD_BYTES} wait here. Without a refusal no
+   * more than {@link #FLUSH_BYTES} wait, so an output write does not take this log's lock for it.
+   */
   @Override
-  public synchronized boolean accepting() {
+  public boolean accepting() {
+    return refused == null || roomWhileRefused();
+  }
+
+  private synchronized boolean roomWhileRefused() {
     return pending[1].size() + pending[2].size() < HOLD_BYTES || tryFlush(false);
   }
 
@@ -84,14 +92,23 @@ public final class ProcessLog implements OutputSink {
    * last refusal). True if nothing is left buffered.
    */
   public synchronized boolean tryFlush(boolean now) {
+    return offer(now, 1, 2);
+  }
+
+  /**
+   * {@link #tryFlush} of the streams {@code from} to {@code to} (an output write offers only its
+   * own); a refusal ends once nothing of either stream is left buffered.
+   */
+  private boolean offer(boolean now, int from, int to) {
     long t = System.nanoTime();
     if (refused != null && !now && t - triedAt < RETRY_NANOS) {
       return false;
     }
     triedAt = t;
     try {
-      flushStream(1);
-      flushStream(2);
+      for (int s = from; s <= to; s++) {
+        flushStream(s);
+      }
     } catch (RuntimeException e) {
       if (refused == null) {
         refusedAt = t;
@@ -106,7 +123,7 @@ public final class ProcessLog implements OutputSink {
       refused = e;
       return false;
     }
-    if (refused != null) {
+    if (refused != null && pending[1].size() == 0 && pending[2].size() == 0) {
       log.info("the output of {} is stored again, after {} ms", pid, (t - refusedAt) / 1_000_000);
       refused = null;
     }
@@ -128,23 +145,23 @@ public final class ProcessLog implements OutputSink {
 
   /** The whole stream, stored and buffered bytes alike. */
   public synchronized byte[] readAll(int stream) {
-    byte[] stored =
-        flushed[stream] == 0 ? new byte[0] : store.read(pid, stream, 0, (int) flushed[stream]);
-    if (stored.length != flushed[stream]) {
+    int stored = (int) flushed[stream];
+    byte[] fromStore = store.read(pid, stream, 0, stored);
+    if (fromStore.length != stored) {
       throw new IllegalStateException(
           "the stored log of "
               + pid
               + "/"
               + stream
               + " holds "
-              + stored.length
+              + fromStore.length
               + " bytes, not "
-              + flushed[stream]);
+              + stored);
     }
-    ByteArrayOutputStream all = new ByteArrayOutputStream(stored.length + pending[stream].size());
-    all.writeBytes(stored);
-    all.writeBytes(pending[stream].toByteArray());
-    return all.toByteArray();
+    byte[] all = Arrays.copyOf(fromStore, stored + pending[stream].size());
+    byte[] buffered = pending[stream].toByteArray();
+    System.arraycopy(buffered, 0, all, stored, buffered.length);
+    return all;
   }
 
   /** Up to {@code max} bytes from {@code offset}; empty at the end. */
