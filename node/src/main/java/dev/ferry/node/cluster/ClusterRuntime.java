@@ -26,8 +26,11 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.cluster.ddata.LWWMap;
+import org.apache.pekko.cluster.ddata.LWWMapKey;
 import org.apache.pekko.cluster.sharding.external.ExternalShardAllocation;
 import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy;
+import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy$;
 import org.apache.pekko.cluster.sharding.external.javadsl.ExternalShardAllocationClient;
 import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -66,6 +69,7 @@ public final class ClusterRuntime {
 
   private final ClusterSharding sharding;
   private final ExternalShardAllocationClient allocation;
+  private final org.apache.pekko.actor.ActorRef replicator;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
 
   /**
@@ -133,6 +137,10 @@ public final class ClusterRuntime {
     this.resolver = ActorRefResolver.get(system);
     this.sharding = ClusterSharding.get(system);
     this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());
+    this.replicator =
+        org.apache.pekko.cluster.ddata.DistributedData.get(
+                org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
+            .replicator();
     this.topic =
         system.systemActorOf(
             Topic.create(FerryEvent.class, "ferry-events"), "events", Props.empty());
@@ -252,12 +260,49 @@ public final class ClusterRuntime {
     return Optional.ofNullable(agents.get(node));
   }
 
-  /** The node the shard of {@code pid} was last placed on (Distributed Data, this node's copy). */
+  /**
+   * The node the shard of {@code pid} was last placed on: this node's copy of the placements
+   * (Distributed Data), or, if that names none (a placement written elsewhere that has not spread
+   * here yet), a majority of the nodes'. Fails only if this node's copy names none and a majority
+   * cannot be read: then whether the process exists is not known, which is not "no such process".
+   *
+   * <p>(Before, only the majority was read: a member that was slow to answer, e.g. one the machine
+   * starved for a few seconds, made the read time out after 5 s and every node answer 404 "no
+   * process" for a process on a node that had just left the cluster.)
+   */
   CompletionStage<Optional<Address>> placement(String pid) {
-    return allocation
-        .getShardLocations()
-        .thenApply(l -> Optional.ofNullable(l.getShardLocations().get(pid)).map(x -> x.address()));
+    return org.apache.pekko.pattern.Patterns.ask(
+            replicator,
+            new org.apache.pekko.cluster.ddata.Replicator.Get<>(
+                PLACEMENTS, org.apache.pekko.cluster.ddata.Replicator.readLocal()),
+            Duration.ofSeconds(5))
+        .thenCompose(
+            r -> {
+              if (r instanceof org.apache.pekko.cluster.ddata.Replicator.GetSuccess<?> ok) {
+                String at =
+                    ((LWWMap<?, ?>) ok.dataValue()).getEntries().get(pid) instanceof String a
+                        ? a
+                        : null;
+                if (at != null) {
+                  return java.util.concurrent.CompletableFuture.completedFuture(
+                      Optional.of(org.apache.pekko.actor.AddressFromURIString.parse(at)));
+                }
+              }
+              return allocation
+                  .getShardLocations()
+                  .thenApply(
+                      l ->
+                          Optional.ofNullable(l.getShardLocations().get(pid))
+                              .map(x -> x.address()));
+            });
   }
+
+  /**
+   * Where the external shard allocation keeps the placements (its key, as {@link
+   * ExternalShardAllocationStrategy} names it for the process entities).
+   */
+  private static final LWWMapKey<String, String> PLACEMENTS =
+      ExternalShardAllocationStrategy$.MODULE$.ddataKey(PROCESS.name());
 
   /** Whether a node at {@code address} is a member of the cluster now (in any status). */
   boolean isMember(Address address) {

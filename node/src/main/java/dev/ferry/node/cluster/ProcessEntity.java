@@ -351,7 +351,25 @@ final class ProcessEntity {
     rt.placement(pid)
         .whenComplete(
             (at, e) -> {
-              if (e == null && at.isPresent() && !at.get().equals(rt.selfAddress())) {
+              if (e != null) {
+                // Not knowing where it is is not knowing that it does not exist.
+                reply(
+                    rt,
+                    cmd,
+                    Wire.replyError(
+                        new FerryException(
+                            FerryException.Kind.UNAVAILABLE,
+                            "cannot tell where process "
+                                + pid
+                                + " is now (the cluster's placements could not be read: "
+                                + (e instanceof java.util.concurrent.CompletionException
+                                        && e.getCause() != null
+                                    ? e.getCause()
+                                    : e)
+                                + "); try again")));
+                return;
+              }
+              if (at.isPresent() && !at.get().equals(rt.selfAddress())) {
                 if (rt.isMember(at.get())) {
                   redeliver(rt, cmd);
                   return;
