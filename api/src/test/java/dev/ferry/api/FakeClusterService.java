@@ -919,6 +919,7 @@ public final class FakeClusterService implements ClusterService, AutoCloseable {
         p.endedAt,
         p.lastCheckpoint,
         p.error,
+        null,
         null);
   }
 

@@ -48,6 +48,9 @@ final class StatusCommand extends ApiCommand {
     line(b, "Exit code", p.exitCode() == null ? "-" : p.exitCode().toString());
     line(b, "Stdout", Formats.bytes(p.stdoutBytes()));
     line(b, "Stderr", Formats.bytes(p.stderrBytes()));
+    if (p.outputHeld() != null) {
+      line(b, "Output held", p.outputHeld());
+    }
     line(b, "Started", Formats.time(p.startedAt(), zone));
     line(b, "Ended", Formats.time(p.endedAt(), zone));
     CheckpointResult c = p.lastCheckpoint();

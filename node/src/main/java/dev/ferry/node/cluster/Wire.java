@@ -46,6 +46,9 @@ final class Wire {
     if (i.paging() != null) {
       b.setPaging(ProtoRecords.paging(i.paging()));
     }
+    if (i.outputHeld() != null) {
+      b.setOutputHeld(i.outputHeld());
+    }
     return b.build();
   }
 
@@ -54,7 +57,8 @@ final class Wire {
         m.getRecord(),
         m.getStdoutBytes(),
         m.getStderrBytes(),
-        m.hasPaging() ? m.getPaging() : null);
+        m.hasPaging() ? m.getPaging() : null,
+        m.getOutputHeld());
   }
 
   static CheckpointInfo checkpointInfo(CheckpointResult c) {

@@ -114,6 +114,14 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
     this.listener = l;
   }
 
+  /**
+   * {@code l}, its notices (output held, stored again) going out as events of process {@code id}.
+   */
+  private ProcessLog told(String id, ProcessLog l) {
+    l.notices((what, detail) -> listener.on(id, what, null, null, detail));
+    return l;
+  }
+
   /** The paging files of this node's paged processes and the replicas it keeps for others. */
   public dev.ferry.node.paging.PagingFiles paging() {
     return paging;
@@ -256,7 +264,8 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
 
   /** The entry of a process whose record, logs and sandbox this node has stored. */
   private Entry storedEntry(String id, ProcessRecord rec) throws IOException {
-    return new Entry(id, rec, new ProcessLog(id, store.logs()), new Sandbox(sandboxes.resolve(id)));
+    return new Entry(
+        id, rec, told(id, new ProcessLog(id, store.logs())), new Sandbox(sandboxes.resolve(id)));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -349,7 +358,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
               .setFile(dev.ferry.node.paging.PagingFiles.newFile(id)));
     }
     ProcessRecord rec = rb.build();
-    Entry e = new Entry(id, rec, new ProcessLog(id, store.logs()), sandbox);
+    Entry e = new Entry(id, rec, told(id, new ProcessLog(id, store.logs())), sandbox);
     synchronized (e) {
       try {
         e.running =
@@ -1281,8 +1290,10 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
           new Entry(
               pid,
               adopted,
-              new ProcessLog(
-                  pid, store.logs(), bundle.getStdout().size(), bundle.getStderr().size()),
+              told(
+                  pid,
+                  new ProcessLog(
+                      pid, store.logs(), bundle.getStdout().size(), bundle.getStderr().size())),
               new Sandbox(sandboxes.resolve(pid)));
       synchronized (e) {
         r = prepareLocked(e, eng, image, true);
@@ -1985,7 +1996,7 @@ public final class NodeProcesses implements ProcessService, AutoCloseable {
       r = e.record;
     }
     return ProtoRecords.processInfo(
-        r, e.log.length(1), e.log.length(2), paging.status(e.id).orElse(null));
+        r, e.log.length(1), e.log.length(2), paging.status(e.id).orElse(null), e.log.held());
   }
 
   /** The paging file of a paged process running here, as a migration starts; empty if flat. */

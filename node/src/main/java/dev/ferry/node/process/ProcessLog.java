@@ -39,7 +39,24 @@ public final class ProcessLog implements OutputSink {
   private boolean closed;
   private volatile RuntimeException refused; // the store's last refusal, while it lasts
   private long refusedAt;
+  private java.time.Instant refusedSince;
   private long triedAt;
+
+  /**
+   * Told (with what happened and a detail) when the store first refuses this log's output ({@code
+   * output-held}) and when it has taken all of it again ({@code output-stored}); called under this
+   * log's lock, so it must not block.
+   */
+  public interface Notices {
+    void on(String what, String detail);
+  }
+
+  private volatile Notices notices = (what, detail) -> {};
+
+  /** Where {@link Notices} go (the node's process events). */
+  public void notices(Notices n) {
+    this.notices = n;
+  }
 
   public ProcessLog(String pid, LogStore store) {
     this(pid, store, store.length(pid, 1), store.length(pid, 2));
@@ -73,6 +90,32 @@ public final class ProcessLog implements OutputSink {
 
   private synchronized boolean roomWhileRefused() {
     return pending[1].size() + pending[2].size() < HOLD_BYTES || tryFlush(false);
+  }
+
+  /**
+   * While the store refuses this log's output: since when, what waits in memory and whether the
+   * process waits too ({@code ferry status}); else null. Takes no lock unless refused.
+   */
+  public String held() {
+    if (refused == null) {
+      return null;
+    }
+    synchronized (this) {
+      if (refused == null) {
+        return null;
+      }
+      int waiting = pending[1].size() + pending[2].size();
+      return "since "
+          + refusedSince
+          + " its node's store refuses its output ("
+          + refused.getMessage()
+          + "); "
+          + waiting
+          + " bytes wait in memory"
+          + (waiting >= HOLD_BYTES
+              ? ", and the process waits at its next write to stdout or stderr"
+              : "");
+    }
   }
 
   /**
@@ -112,6 +155,15 @@ public final class ProcessLog implements OutputSink {
     } catch (RuntimeException e) {
       if (refused == null) {
         refusedAt = t;
+        refusedSince = java.time.Instant.now();
+        notices.on(
+            "output-held",
+            "its node's store refuses its output ("
+                + e.getMessage()
+                + "): up to "
+                + HOLD_BYTES
+                + " bytes of it wait in memory, then the process waits at its next write to"
+                + " stdout or stderr, until the store takes them or it is migrated");
         log.warn(
             "the output of {} cannot be stored ({}); up to {} bytes of it wait in memory, then"
                 + " its writes wait too, until the store takes them (migrating it to another node"
@@ -124,8 +176,10 @@ public final class ProcessLog implements OutputSink {
       return false;
     }
     if (refused != null && pending[1].size() == 0 && pending[2].size() == 0) {
-      log.info("the output of {} is stored again, after {} ms", pid, (t - refusedAt) / 1_000_000);
+      long ms = (t - refusedAt) / 1_000_000;
+      log.info("the output of {} is stored again, after {} ms", pid, ms);
       refused = null;
+      notices.on("output-stored", "its output is stored again, after " + ms + " ms");
     }
     return true;
   }

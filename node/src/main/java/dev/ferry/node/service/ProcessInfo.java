@@ -11,6 +11,7 @@ import java.util.List;
  * @param error why it FAILED, or null
  * @param lastCheckpoint the latest checkpoint taken, or null
  * @param paging the paging file of a paged process that runs, or null
+ * @param outputHeld while its node's store refuses its output (full): what waits, else null
  */
 public record ProcessInfo(
     String id,
@@ -26,4 +27,5 @@ public record ProcessInfo(
     Instant endedAt,
     CheckpointResult lastCheckpoint,
     String error,
-    PagingInfo paging) {}
+    PagingInfo paging,
+    String outputHeld) {}

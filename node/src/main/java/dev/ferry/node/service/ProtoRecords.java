@@ -26,6 +26,19 @@ public final class ProtoRecords {
       long stdoutBytes,
       long stderrBytes,
       dev.ferry.transport.proto.PagingStatus paging) {
+    return processInfo(r, stdoutBytes, stderrBytes, paging, null);
+  }
+
+  /**
+   * {@link #processInfo(ProcessRecord, long, long, dev.ferry.transport.proto.PagingStatus)} with
+   * what of its output waits for the store, if anything ({@link ProcessInfo#outputHeld}).
+   */
+  public static ProcessInfo processInfo(
+      ProcessRecord r,
+      long stdoutBytes,
+      long stderrBytes,
+      dev.ferry.transport.proto.PagingStatus paging,
+      String outputHeld) {
     return new ProcessInfo(
         r.getId(),
         ProcessState.valueOf(r.getState().name()),
@@ -40,7 +53,8 @@ public final class ProtoRecords {
         r.getEndedAtMicros() == 0 ? null : instant(r.getEndedAtMicros()),
         r.hasLastCheckpoint() ? checkpoint(r.getId(), r.getLastCheckpoint()) : null,
         emptyToNull(r.getError()),
-        paging == null ? null : paging(paging));
+        paging == null ? null : paging(paging),
+        emptyToNull(outputHeld));
   }
 
   public static PagingInfo paging(dev.ferry.transport.proto.PagingStatus s) {
@@ -144,6 +158,6 @@ public final class ProtoRecords {
   }
 
   private static String emptyToNull(String s) {
-    return s.isEmpty() ? null : s;
+    return s == null || s.isEmpty() ? null : s;
   }
 }

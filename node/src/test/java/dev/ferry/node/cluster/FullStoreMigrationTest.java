@@ -6,6 +6,7 @@ import static dev.ferry.node.cluster.InJvmClusterMigrationTest.stdout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ferry.node.FerryNode;
@@ -147,10 +148,25 @@ class FullStoreMigrationTest {
     byte[] expectedErr = InJvmClusterMigrationTest.stderr(n1, ref.id());
 
     get(n2.uploadModule(TestNodes.guest("lines"), false));
-    ProcessInfo p = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
-    // It fills what n2 can store, then stands still: its output no longer grows.
-    long last = TestNodes.awaitOutputStops(n2::status, p.id());
-    assertTrue(last < expected.length, "it wrote everything although n2 was full: " + last);
+    List<dev.ferry.transport.proto.FerryEvent> events =
+        new java.util.concurrent.CopyOnWriteArrayList<>();
+    ProcessInfo p;
+    try (ClusterService.Subscription sub = n1.subscribe(events::add)) {
+      p = get(n2.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+      // It fills what n2 can store, then stands still: its output no longer grows.
+      long last = TestNodes.awaitOutputStops(n2::status, p.id());
+      assertTrue(last < expected.length, "it wrote everything although n2 was full: " + last);
+      // An operator sees why, from any node: its status says so, and so does the event stream.
+      String held = get(n1.status(p.id())).outputHeld();
+      assertTrue(
+          held != null && held.contains("store refuses its output") && held.contains("waits at"),
+          "status while it waits: " + held);
+      long deadline = System.nanoTime() + 15_000_000_000L;
+      while (events.stream().noneMatch(e -> isProcessEvent(e, p.id(), "output-held"))) {
+        assertTrue(System.nanoTime() < deadline, "no output-held event reached n1: " + events);
+        Thread.sleep(50);
+      }
+    }
 
     MigrationInfo m = awaitMigration(n2, get(n2.migrate(p.id(), "n1", null)).id());
     assertEquals("committed", m.state(), m.toString());
@@ -158,7 +174,14 @@ class FullStoreMigrationTest {
     assertEquals(ProcessState.EXITED, end.state(), "error: " + end.error());
     assertEquals(0, end.exitCode());
     assertEquals("n1", end.node());
+    assertNull(end.outputHeld(), "n1 stores its output");
     assertArrayEquals(expected, stdout(n2, p.id()));
     assertArrayEquals(expectedErr, InJvmClusterMigrationTest.stderr(n2, p.id()));
+  }
+
+  static boolean isProcessEvent(dev.ferry.transport.proto.FerryEvent e, String pid, String what) {
+    return e.hasProcessEvent()
+        && e.getProcessEvent().getPid().equals(pid)
+        && e.getProcessEvent().getWhat().equals(what);
   }
 }
