@@ -90,7 +90,10 @@ class NodeRemovedTest {
     assertTrue(
         gone.getMessage().contains("is on node n2, which is not in the cluster"),
         gone.getMessage());
-    assertTrue(System.nanoTime() - asked < TimeUnit.SECONDS.toNanos(20), "answered at a timeout");
+    // (from n1's own copy of the placements: through sharding it took 5.5 s, the coordinator
+    // waiting to store a new placement with the downed n2 still counted)
+    long tookMs = (System.nanoTime() - asked) / 1_000_000;
+    assertTrue(tookMs < 3000, "answered after " + tookMs + " ms");
     // the process stood still at its checkpoint: no process of n2 is listed as running anywhere
     assertFalse(
         NodeRestartTest.get(svc1.list()).stream().anyMatch(p -> p.id().equals(pid)),

@@ -73,6 +73,25 @@ public final class ClusterProcessService implements ClusterService {
     if (pid == null || pid.isBlank()) {
       return CompletableFuture.failedFuture(FerryException.badRequest("no process id given"));
     }
+    if (local.has(pid)) {
+      return viaSharding(pid, cmd, timeout);
+    }
+    // A process placed on a node that has left the cluster: said at once. Through sharding, the
+    // request would wait for the coordinator to place the process's shard anew, which waits for
+    // a majority of the nodes to store that (5 s or more while the node that left is still
+    // counted), only for the entity to find the same placement.
+    return rt.placementHere(pid)
+        .exceptionally(e -> java.util.Optional.empty())
+        .thenCompose(
+            at ->
+                at.isPresent() && !rt.isMember(at.get())
+                    ? CompletableFuture.<ProcessReply>failedFuture(
+                        ProcessEntity.nodeGone(rt, pid, at.get()))
+                    : viaSharding(pid, cmd, timeout));
+  }
+
+  private CompletionStage<ProcessReply> viaSharding(
+      String pid, ProcessCommand.Builder cmd, Duration timeout) {
     return rt.entity(pid)
         .<ProcessReply>ask(
             replyTo ->

@@ -271,30 +271,32 @@ public final class ClusterRuntime {
    * process" for a process on a node that had just left the cluster.)
    */
   CompletionStage<Optional<Address>> placement(String pid) {
+    return placementHere(pid)
+        .thenCompose(
+            at ->
+                at.isPresent()
+                    ? java.util.concurrent.CompletableFuture.completedFuture(at)
+                    : allocation
+                        .getShardLocations()
+                        .thenApply(
+                            l ->
+                                Optional.ofNullable(l.getShardLocations().get(pid))
+                                    .map(x -> x.address())));
+  }
+
+  /** The node the shard of {@code pid} was last placed on, as this node's copy says (no asking). */
+  CompletionStage<Optional<Address>> placementHere(String pid) {
     return org.apache.pekko.pattern.Patterns.ask(
             replicator,
             new org.apache.pekko.cluster.ddata.Replicator.Get<>(
                 PLACEMENTS, org.apache.pekko.cluster.ddata.Replicator.readLocal()),
             Duration.ofSeconds(5))
-        .thenCompose(
-            r -> {
-              if (r instanceof org.apache.pekko.cluster.ddata.Replicator.GetSuccess<?> ok) {
-                String at =
-                    ((LWWMap<?, ?>) ok.dataValue()).getEntries().get(pid) instanceof String a
-                        ? a
-                        : null;
-                if (at != null) {
-                  return java.util.concurrent.CompletableFuture.completedFuture(
-                      Optional.of(org.apache.pekko.actor.AddressFromURIString.parse(at)));
-                }
-              }
-              return allocation
-                  .getShardLocations()
-                  .thenApply(
-                      l ->
-                          Optional.ofNullable(l.getShardLocations().get(pid))
-                              .map(x -> x.address()));
-            });
+        .thenApply(
+            r ->
+                r instanceof org.apache.pekko.cluster.ddata.Replicator.GetSuccess<?> ok
+                        && ((LWWMap<?, ?>) ok.dataValue()).getEntries().get(pid) instanceof String a
+                    ? Optional.of(org.apache.pekko.actor.AddressFromURIString.parse(a))
+                    : Optional.empty());
   }
 
   /**
@@ -304,11 +306,14 @@ public final class ClusterRuntime {
   private static final LWWMapKey<String, String> PLACEMENTS =
       ExternalShardAllocationStrategy$.MODULE$.ddataKey(PROCESS.name());
 
-  /** Whether a node at {@code address} is a member of the cluster now (in any status). */
+  /**
+   * Whether a node at {@code address} is a member of the cluster now, in any status but down (a
+   * downed member is only waiting to be removed: it serves nothing any more).
+   */
   boolean isMember(Address address) {
     for (org.apache.pekko.cluster.Member m : Cluster.get(system).state().getMembers()) {
       if (m.address().equals(address)) {
-        return true;
+        return m.status() != org.apache.pekko.cluster.MemberStatus.down();
       }
     }
     return false;

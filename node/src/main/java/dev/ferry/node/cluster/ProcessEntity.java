@@ -374,20 +374,7 @@ final class ProcessEntity {
                   redeliver(rt, cmd);
                   return;
                 }
-                String node = rt.nameOf(at.get());
-                reply(
-                    rt,
-                    cmd,
-                    Wire.replyError(
-                        new FerryException.NodeGone(
-                            "process "
-                                + pid
-                                + " is on node "
-                                + node
-                                + ", which is not in the cluster now (the cluster removed it, or it"
-                                + " has not been started again yet); it resumes there when "
-                                + node
-                                + " is started again")));
+                reply(rt, cmd, Wire.replyError(nodeGone(rt, pid, at.get())));
                 return;
               }
               reply(
@@ -396,6 +383,21 @@ final class ProcessEntity {
                   Wire.replyError(
                       FerryException.notFound("no process '" + pid + "' in the cluster")));
             });
+  }
+
+  /** Process {@code pid} is on the node at {@code at}, which is not in the cluster now. */
+  static FerryException.NodeGone nodeGone(
+      ClusterRuntime rt, String pid, org.apache.pekko.actor.Address at) {
+    String node = rt.nameOf(at);
+    return new FerryException.NodeGone(
+        "process "
+            + pid
+            + " is on node "
+            + node
+            + ", which is not in the cluster now (the cluster removed it, or it"
+            + " has not been started again yet); it resumes there when "
+            + node
+            + " is started again");
   }
 
   /**
