@@ -113,6 +113,9 @@ public final class FerryStore implements AutoCloseable {
    */
   private final ThreadLocal<java.util.List<Runnable>> onAbort = new ThreadLocal<>();
 
+  /** Every named database of the environment, for {@link #roomAtMost}. */
+  private final java.util.List<Dbi<ByteBuffer>> dbis = new java.util.ArrayList<>();
+
   /** The store's own small table: its format, and the key {@link #reuseFreed} writes. */
   private final Dbi<ByteBuffer> format;
 
@@ -132,9 +135,14 @@ public final class FerryStore implements AutoCloseable {
       Dbi<ByteBuffer> heads = env.openDbi(name.dbiName(), DbiFlags.MDB_CREATE);
       Dbi<ByteBuffer> chunks = env.openDbi(name.dbiName() + ".chunks", DbiFlags.MDB_CREATE);
       tables.put(name, new LmdbTable(this, name, heads, chunks));
+      dbis.add(heads);
+      dbis.add(chunks);
     }
-    this.logs = new LmdbLogStore(this, env.openDbi("logs", DbiFlags.MDB_CREATE));
+    Dbi<ByteBuffer> logDbi = env.openDbi("logs", DbiFlags.MDB_CREATE);
+    this.logs = new LmdbLogStore(this, logDbi);
     this.format = env.openDbi("format", DbiFlags.MDB_CREATE);
+    dbis.add(logDbi);
+    dbis.add(format);
     checkFormat(format);
     write(
         () -> "remove the pieces of values staged before the store was last closed",
@@ -243,6 +251,35 @@ public final class FerryStore implements AutoCloseable {
   /** The store's directory (its real path). */
   public Path directory() {
     return dir;
+  }
+
+  /**
+   * At most how many more bytes the store can take now: the smaller of what its map has left and
+   * what its disk has left (free space, and the part of its file no table uses), counting every
+   * page no table uses as free. An upper bound: a write larger than this certainly does not fit
+   * (pages that readers still see, and LMDB's own bookkeeping, leave less).
+   */
+  public long roomAtMost() {
+    return read(
+        () -> "measure the room left in the store",
+        txn -> {
+          org.lmdbjava.Stat main = env.stat();
+          long pages = 2 + main.branchPages + main.leafPages + main.overflowPages; // 2: the metas
+          for (Dbi<ByteBuffer> d : dbis) {
+            org.lmdbjava.Stat s = d.stat(txn);
+            pages += s.branchPages + s.leafPages + s.overflowPages;
+          }
+          long used = pages * main.pageSize;
+          long mapRoom = env.info().mapSize - used;
+          long diskRoom;
+          try {
+            long file = Files.size(dir.resolve("data.mdb"));
+            diskRoom = Files.getFileStore(dir).getUsableSpace() + Math.max(0, file - used);
+          } catch (IOException e) {
+            diskRoom = Long.MAX_VALUE; // not known: the map's room is the bound
+          }
+          return Math.max(0, Math.min(mapRoom, diskRoom));
+        });
   }
 
   /** The map size asked for when opening. */

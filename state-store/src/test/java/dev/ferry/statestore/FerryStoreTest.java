@@ -433,6 +433,38 @@ class FerryStoreTest {
     assertArrayEquals(bytes("hello\n"), store.logs().read("p1", 1, 0, 100));
   }
 
+  /**
+   * roomAtMost never promises less than what fits (a node refuses a migration at once when its
+   * bundle is larger), shrinks as the store fills and grows back when values are deleted.
+   */
+  @Test
+  void roomAtMostIsAnUpperBoundOfWhatStillFits() {
+    try (FerryStore small = FerryStore.open(tmp.resolve("room"), 16 << 20)) {
+      Table images = small.table(TableName.IMAGES);
+      long empty = small.roomAtMost();
+      assertTrue(empty > 15 << 20 && empty <= 16 << 20, "an empty 16 MiB store: " + empty);
+      long written = 0;
+      int i = 0;
+      try {
+        while (true) {
+          images.put("v" + i, random(1 << 20, i));
+          written += 1 << 20;
+          i++;
+          assertTrue(small.roomAtMost() <= empty - written, "after " + written + " bytes");
+        }
+      } catch (StoreFullException full) {
+        // as much as fits
+      }
+      assertTrue(written > 10 << 20 && written <= empty, written + " fit, room was " + empty);
+      long full = small.roomAtMost();
+      assertTrue(full < 2 << 20, "room when full: " + full);
+      for (int k = 0; k < i; k++) {
+        images.delete("v" + k);
+      }
+      assertTrue(small.roomAtMost() > 14 << 20, "after deleting: " + small.roomAtMost());
+    }
+  }
+
   @Test
   void aFullMapGivesStoreFullExceptionAndSmallerWritesStillWork() {
     try (FerryStore small = FerryStore.open(tmp.resolve("small"), 1 << 20)) {

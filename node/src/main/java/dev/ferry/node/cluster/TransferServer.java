@@ -161,6 +161,7 @@ final class TransferServer implements AutoCloseable {
         throw FerryException.conflict(
             "process " + c.getPid() + " is already on node " + rt.nodeName);
       }
+      refuseIfItCannotFit(c.getTotalBytes());
       Assembly bundle = new Assembly(migrationId, (int) c.getTotalBytes());
       spool = spool(c, bundle.data);
       long firstChunkAt = System.nanoTime();
@@ -209,10 +210,55 @@ final class TransferServer implements AutoCloseable {
     } catch (RuntimeException e) {
       Frames.write(out, NodeReply.newBuilder().setError(Wire.error(e)).build());
       out.flush();
+      drain(in, silent);
     } finally {
       if (spool != null) {
         spool.discard(); // (nothing, once it has been stored with the process)
       }
+    }
+  }
+
+  /**
+   * After a refusal: reads and drops what the source still sends, until it has read the refusal and
+   * closes the connection (or the connection goes silent). Closing at once would reset a connection
+   * the source is still writing chunks into, and it would see "broken pipe" instead of the reason.
+   */
+  private static void drain(Frames.Reader in, Frames.OnTimeout silent) {
+    try {
+      while (true) {
+        in.nextShared(silent);
+      }
+    } catch (IOException end) {
+      // the source closed it (or went silent): done
+    }
+  }
+
+  /**
+   * Refuses, at its first chunk, a large bundle this node's store certainly cannot hold ({@link
+   * dev.ferry.statestore.FerryStore#roomAtMost}), rather than after receiving and storing as much
+   * of it as fits while the process stands still at its source. (Small bundles are not measured:
+   * the measuring reads every table's statistics, and a small one that does not fit is refused as
+   * soon.)
+   */
+  private void refuseIfItCannotFit(long bundleBytes) {
+    if (bundleBytes < NodeProcesses.SPOOL_MIN_BYTES) {
+      return;
+    }
+    long room = rt.store.roomAtMost();
+    if (bundleBytes > room) {
+      throw new dev.ferry.statestore.StoreFullException(
+          String.format(
+              java.util.Locale.ROOT,
+              "store full: node %s can take at most %.1f MiB more (ferry.store.map-size %.1f MiB,"
+                  + " and the free space of its disk), and this process's bundle is %.1f MiB;"
+                  + " increase ferry.store.map-size or free disk space on %s, or migrate the"
+                  + " process to another node",
+              rt.nodeName,
+              room / 1048576.0,
+              rt.store.mapSize() / 1048576.0,
+              bundleBytes / 1048576.0,
+              rt.nodeName),
+          null);
     }
   }
 

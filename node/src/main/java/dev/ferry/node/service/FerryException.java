@@ -70,7 +70,10 @@ public class FerryException extends RuntimeException {
     }
   }
 
-  /** Unwraps CompletionException/ExecutionException chains to the FerryException, if any. */
+  /**
+   * Unwraps CompletionException/ExecutionException chains to the FerryException, if any; else a
+   * store's failure keeps its own message (not prefixed with its class), anything else is internal.
+   */
   public static FerryException of(Throwable t) {
     Throwable c = t;
     while (c != null) {
@@ -78,6 +81,12 @@ public class FerryException extends RuntimeException {
         return fe;
       }
       c = c.getCause();
+    }
+    for (c = t; c != null; c = c.getCause()) {
+      if (c instanceof dev.ferry.statestore.StoreException se && se.getMessage() != null) {
+        // written for the operator ("store full: … increase ferry.store.map-size"): as it is
+        return new FerryException(Kind.INTERNAL, se.getMessage(), t);
+      }
     }
     return new FerryException(Kind.INTERNAL, String.valueOf(t), t);
   }

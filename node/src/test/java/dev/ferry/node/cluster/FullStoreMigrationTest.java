@@ -5,6 +5,7 @@ import static dev.ferry.node.cluster.InJvmClusterMigrationTest.get;
 import static dev.ferry.node.cluster.InJvmClusterMigrationTest.stdout;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -102,6 +103,9 @@ class FullStoreMigrationTest {
     assertTrue(
         m.error().contains("store full") && m.error().contains("ferry.store.map-size"),
         "the error should say the destination's store is full: " + m.error());
+    // refused at its first chunk, not once n2 had stored 15 MiB of it
+    assertTrue(m.error().contains("node n2 can take at most"), m.error());
+    assertFalse(m.error().contains("Exception"), "said for an operator: " + m.error());
     ProcessInfo now = get(n2.status(p.id()));
     assertEquals("n1", now.node());
     assertTrue(
@@ -112,8 +116,7 @@ class FullStoreMigrationTest {
     assertEquals(0, end.exitCode());
     assertArrayEquals(expected, stdout(n2, p.id()));
 
-    // the destination's store was left as it was (the 15 MiB staged before it filled up are gone):
-    // a process of 8 MiB, which fits only in an emptied 16 MiB store, moves there
+    // the destination's store was left as it was: a process of 8 MiB moves there
     ProcessInfo fits =
         get(n1.run(new RunRequest(hash, null, List.of("8000", "100000000"), Map.of(), Map.of())));
     Thread.sleep(300);
