@@ -108,6 +108,44 @@ class NodeRemovedTest {
     assertEquals(2, NodeRestartTest.get(again.service().nodes()).size());
   }
 
+  /**
+   * A node removed right after it started a process: the others still know where the process is
+   * (its placement reached them before the start was reported), so they say it is on that node, not
+   * that there is no such process.
+   */
+  @Test
+  void aProcessStartedJustBeforeItsNodeWasRemovedIsStillKnownToTheOthers() throws Exception {
+    int seedPort = TestNodes.freePort();
+    FerrySettings s1 = settings("n1", seedPort, seedPort);
+    FerrySettings s2 = settings("n2", TestNodes.freePort(), seedPort);
+    FerryNode n1 = start(s1);
+    FerryNode n2 = start(s2);
+    ClusterService svc2 = n2.service();
+    String hash = NodeRestartTest.get(svc2.uploadModule(TestNodes.guest("lines"), false)).hash();
+    List<String> args = List.of("30000", "1000", "unbuffered");
+    String pid =
+        NodeRestartTest.get(
+                svc2.run(new RunRequest(hash, Engine.INTERPRETER, args, Map.of(), Map.of())))
+            .id();
+    Cluster.get(n1.system())
+        .manager()
+        .tell(new Down(Cluster.get(n2.system()).selfMember().address()));
+    n2.removedFromCluster().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    started.remove(n2);
+    n2.close();
+    var gone =
+        dev.ferry.node.service.FerryException.of(
+            org.junit.jupiter.api.Assertions.assertThrows(
+                Exception.class, () -> NodeRestartTest.get(n1.service().status(pid))));
+    // (named by its address if n1 had not yet heard its name: it left within moments)
+    String n2Address = Cluster.get(n2.system()).selfMember().address().hostPort();
+    assertTrue(
+        gone instanceof dev.ferry.node.service.FerryException.NodeGone
+            && (gone.getMessage().contains("is on node n2,")
+                || gone.getMessage().contains("is on node " + n2Address + ",")),
+        gone.toString());
+  }
+
   private FerrySettings settings(String name, int port, int seedPort) {
     Map<String, Object> extra = new HashMap<>();
     extra.put("ferry.node.name", name);

@@ -70,6 +70,7 @@ public final class ClusterRuntime {
   private final ClusterSharding sharding;
   private final ExternalShardAllocationClient allocation;
   private final org.apache.pekko.actor.ActorRef replicator;
+  private final org.apache.pekko.cluster.ddata.SelfUniqueAddress selfUnique;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
 
   /**
@@ -137,10 +138,11 @@ public final class ClusterRuntime {
     this.resolver = ActorRefResolver.get(system);
     this.sharding = ClusterSharding.get(system);
     this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());
-    this.replicator =
+    var ddata =
         org.apache.pekko.cluster.ddata.DistributedData.get(
-                org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
-            .replicator();
+            org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
+    this.replicator = ddata.replicator();
+    this.selfUnique = ddata.selfUniqueAddress();
     this.topic =
         system.systemActorOf(
             Topic.create(FerryEvent.class, "ferry-events"), "events", Props.empty());
@@ -247,10 +249,36 @@ public final class ClusterRuntime {
     return sharding.entityRefFor(PROCESS, pid);
   }
 
-  /** Places the shard of {@code pid} on {@code node}: where its entity, and so it, lives. */
+  /**
+   * Places the shard of {@code pid} on {@code node}: where its entity, and so it, lives. Done once
+   * a majority of the nodes has the placement, or after {@link #PLACE_WAIT} (it is written here at
+   * once and spreads from here either way).
+   *
+   * <p>(The external shard allocation's own client writes only this node's copy and lets it spread
+   * later. A node that stopped or hung right after starting a process, or after settling a
+   * migration it was the source of, took the only copy with it, and every other node answered 404
+   * "no process … in the cluster" for a process it held: MigrationFaultTest, twice in CI.)
+   */
   CompletionStage<Done> place(String pid, Address node) {
-    return allocation.setShardLocation(pid, node);
+    var update =
+        new org.apache.pekko.cluster.ddata.Replicator.Update<>(
+            PLACEMENTS,
+            LWWMap.<String, String>empty(),
+            new org.apache.pekko.cluster.ddata.Replicator.WriteMajority(PLACE_WAIT),
+            (LWWMap<String, String> m) -> m.put(selfUnique, pid, node.toString()));
+    return org.apache.pekko.pattern.Patterns.ask(replicator, update, PLACE_WAIT.plusSeconds(2))
+        .thenApply(
+            r -> {
+              if (r instanceof org.apache.pekko.cluster.ddata.Replicator.UpdateSuccess<?>
+                  || r instanceof org.apache.pekko.cluster.ddata.Replicator.UpdateTimeout<?>) {
+                return Done.getInstance();
+              }
+              throw new IllegalStateException("placing process " + pid + " failed: " + r);
+            });
   }
+
+  /** How long placing a process waits for a majority of the nodes to have the placement. */
+  private static final Duration PLACE_WAIT = Duration.ofSeconds(3);
 
   Address selfAddress() {
     return Cluster.get(system).selfMember().address();
@@ -511,6 +539,8 @@ public final class ClusterRuntime {
           r,
           MigrationRecord.State.ABORTED,
           "node " + nodeName + " stopped during the migration; the process stayed on it");
+      // Its shard was not placed at the start (the destination might have run it): it is now.
+      place(r.getPid(), selfAddress());
     }
     interrupted.remove(r.getId());
   }
