@@ -48,17 +48,14 @@ class NodeRemovedTest {
   @Test
   void aDownedNodeCheckpointsItsProcessesAndStopsThenResumesThemWhenStartedAgain()
       throws Exception {
-    int seedPort = TestNodes.freePort();
-    FerrySettings s1 = settings("n1", seedPort, seedPort);
-    FerrySettings s2 = settings("n2", TestNodes.freePort(), seedPort);
-    FerryNode n1 = start(s1);
-    FerryNode n2 = start(s2);
+    FerrySettings s2 = startTwo();
+    FerryNode n1 = started.get(0);
+    FerryNode n2 = started.get(1);
     ClusterService svc1 = n1.service();
     String hash = NodeRestartTest.get(svc1.uploadModule(TestNodes.guest("lines"), false)).hash();
-    List<String> args = List.of("30000", "1000", "unbuffered");
     ProcessInfo ref =
         NodeRestartTest.get(
-            svc1.run(new RunRequest(hash, Engine.COMPILED, args, Map.of(), Map.of())));
+            svc1.run(new RunRequest(hash, Engine.COMPILED, ARGS, Map.of(), Map.of())));
     NodeRestartTest.get(svc1.awaitExit(ref.id()));
     byte[] expected = NodeRestartTest.stdout(svc1, ref.id());
 
@@ -66,7 +63,7 @@ class NodeRemovedTest {
     NodeRestartTest.get(svc2.uploadModule(TestNodes.guest("lines"), false));
     String pid =
         NodeRestartTest.get(
-                svc2.run(new RunRequest(hash, Engine.INTERPRETER, args, Map.of(), Map.of())))
+                svc2.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())))
             .id();
     while (NodeRestartTest.get(svc2.status(pid)).stdoutBytes() < expected.length / 3) {
       Thread.sleep(5);
@@ -115,17 +112,14 @@ class NodeRemovedTest {
    */
   @Test
   void aProcessStartedJustBeforeItsNodeWasRemovedIsStillKnownToTheOthers() throws Exception {
-    int seedPort = TestNodes.freePort();
-    FerrySettings s1 = settings("n1", seedPort, seedPort);
-    FerrySettings s2 = settings("n2", TestNodes.freePort(), seedPort);
-    FerryNode n1 = start(s1);
-    FerryNode n2 = start(s2);
+    startTwo();
+    FerryNode n1 = started.get(0);
+    FerryNode n2 = started.get(1);
     ClusterService svc2 = n2.service();
     String hash = NodeRestartTest.get(svc2.uploadModule(TestNodes.guest("lines"), false)).hash();
-    List<String> args = List.of("30000", "1000", "unbuffered");
     String pid =
         NodeRestartTest.get(
-                svc2.run(new RunRequest(hash, Engine.INTERPRETER, args, Map.of(), Map.of())))
+                svc2.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())))
             .id();
     Cluster.get(n1.system())
         .manager()
@@ -144,6 +138,18 @@ class NodeRemovedTest {
             && (gone.getMessage().contains("is on node n2,")
                 || gone.getMessage().contains("is on node " + n2Address + ",")),
         gone.toString());
+  }
+
+  /** The lines guest's arguments: long enough to be running when its node is removed. */
+  private static final List<String> ARGS = List.of("30000", "1000", "unbuffered");
+
+  /** Starts n1 (the seed) and n2 (started.get(0) and (1)); returns n2's settings. */
+  private FerrySettings startTwo() {
+    int seedPort = TestNodes.freePort();
+    FerrySettings s2 = settings("n2", TestNodes.freePort(), seedPort);
+    start(settings("n1", seedPort, seedPort));
+    start(s2);
+    return s2;
   }
 
   private FerrySettings settings(String name, int port, int seedPort) {
