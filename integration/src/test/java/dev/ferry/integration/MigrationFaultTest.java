@@ -309,9 +309,19 @@ class MigrationFaultTest {
   @Test
   void aProcessHandedOverJustBeforeItsDestinationCrashedRunsThereOnceItIsBack() {
     NodeApi api = n(1).api();
-    String pid = startLines(api, LINES);
+    // started once n3 is back with its failpoint (about 8 s of running, and a node's restart
+    // takes 5-8 s here: started before it, it could end before the migration was asked)
+    String[] started = new String[1];
     JsonNode m =
-        haltingAt(n(3), "halt-after-answer", "destination", () -> api.migrateAndWait(pid, "n3"));
+        haltingAt(
+            n(3),
+            "halt-after-answer",
+            "destination",
+            () -> {
+              started[0] = startLines(api, LINES);
+              return api.migrateAndWait(started[0], "n3");
+            });
+    String pid = started[0];
     assertEquals("committed", m.path("state").asText(), "the source had its answer: " + m);
 
     long restart = System.nanoTime();
