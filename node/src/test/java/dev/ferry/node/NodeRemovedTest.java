@@ -48,23 +48,19 @@ class NodeRemovedTest {
   @Test
   void aDownedNodeCheckpointsItsProcessesAndStopsThenResumesThemWhenStartedAgain()
       throws Exception {
-    FerrySettings s2 = startTwo();
-    FerryNode n1 = started.get(0);
-    FerryNode n2 = started.get(1);
+    Two two = startTwo();
+    FerryNode n1 = two.n1();
+    FerryNode n2 = two.n2();
+    FerrySettings s2 = two.s2();
     ClusterService svc1 = n1.service();
-    String hash = NodeRestartTest.get(svc1.uploadModule(TestNodes.guest("lines"), false)).hash();
     ProcessInfo ref =
         NodeRestartTest.get(
-            svc1.run(new RunRequest(hash, Engine.COMPILED, ARGS, Map.of(), Map.of())));
+            svc1.run(new RunRequest(two.hash(), Engine.COMPILED, ARGS, Map.of(), Map.of())));
     NodeRestartTest.get(svc1.awaitExit(ref.id()));
     byte[] expected = NodeRestartTest.stdout(svc1, ref.id());
 
     ClusterService svc2 = n2.service();
-    NodeRestartTest.get(svc2.uploadModule(TestNodes.guest("lines"), false));
-    String pid =
-        NodeRestartTest.get(
-                svc2.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())))
-            .id();
+    String pid = two.runOnN2();
     while (NodeRestartTest.get(svc2.status(pid)).stdoutBytes() < expected.length / 3) {
       Thread.sleep(5);
     }
@@ -112,15 +108,10 @@ class NodeRemovedTest {
    */
   @Test
   void aProcessStartedJustBeforeItsNodeWasRemovedIsStillKnownToTheOthers() throws Exception {
-    startTwo();
-    FerryNode n1 = started.get(0);
-    FerryNode n2 = started.get(1);
-    ClusterService svc2 = n2.service();
-    String hash = NodeRestartTest.get(svc2.uploadModule(TestNodes.guest("lines"), false)).hash();
-    String pid =
-        NodeRestartTest.get(
-                svc2.run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())))
-            .id();
+    Two two = startTwo();
+    FerryNode n1 = two.n1();
+    FerryNode n2 = two.n2();
+    String pid = two.runOnN2();
     Cluster.get(n1.system())
         .manager()
         .tell(new Down(Cluster.get(n2.system()).selfMember().address()));
@@ -143,13 +134,26 @@ class NodeRemovedTest {
   /** The lines guest's arguments: long enough to be running when its node is removed. */
   private static final List<String> ARGS = List.of("30000", "1000", "unbuffered");
 
-  /** Starts n1 (the seed) and n2 (started.get(0) and (1)); returns n2's settings. */
-  private FerrySettings startTwo() {
+  /** Two started nodes (n1 the seed), n2's settings, and the lines guest on both. */
+  private record Two(FerryNode n1, FerryNode n2, FerrySettings s2, String hash) {
+    /** The lines guest started on n2 (interpreter): its process id. */
+    String runOnN2() throws Exception {
+      return NodeRestartTest.get(
+              n2.service().run(new RunRequest(hash, Engine.INTERPRETER, ARGS, Map.of(), Map.of())))
+          .id();
+    }
+  }
+
+  private Two startTwo() throws Exception {
     int seedPort = TestNodes.freePort();
     FerrySettings s2 = settings("n2", TestNodes.freePort(), seedPort);
-    start(settings("n1", seedPort, seedPort));
-    start(s2);
-    return s2;
+    FerryNode n1 = start(settings("n1", seedPort, seedPort));
+    FerryNode n2 = start(s2);
+    String hash = null;
+    for (FerryNode n : List.of(n1, n2)) {
+      hash = NodeRestartTest.get(n.service().uploadModule(TestNodes.guest("lines"), false)).hash();
+    }
+    return new Two(n1, n2, s2, hash);
   }
 
   private FerrySettings settings(String name, int port, int seedPort) {

@@ -28,10 +28,8 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 import org.apache.pekko.cluster.ddata.LWWMap;
 import org.apache.pekko.cluster.ddata.LWWMapKey;
-import org.apache.pekko.cluster.sharding.external.ExternalShardAllocation;
 import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy;
 import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy$;
-import org.apache.pekko.cluster.sharding.external.javadsl.ExternalShardAllocationClient;
 import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
@@ -68,7 +66,6 @@ public final class ClusterRuntime {
   final RepeatedRequests repeated = new RepeatedRequests(10_000, askTimeout.multipliedBy(5));
 
   private final ClusterSharding sharding;
-  private final ExternalShardAllocationClient allocation;
   private final org.apache.pekko.actor.ActorRef replicator;
   private final org.apache.pekko.cluster.ddata.SelfUniqueAddress selfUnique;
   private final Map<String, ActorRef<NodeRequest>> agents = new ConcurrentHashMap<>();
@@ -137,7 +134,6 @@ public final class ClusterRuntime {
     system.getWhenTerminated().thenRun(pages::close);
     this.resolver = ActorRefResolver.get(system);
     this.sharding = ClusterSharding.get(system);
-    this.allocation = ExternalShardAllocation.get(system).getClient(PROCESS.name());
     var ddata =
         org.apache.pekko.cluster.ddata.DistributedData.get(
             org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
@@ -304,27 +300,41 @@ public final class ClusterRuntime {
             at ->
                 at.isPresent()
                     ? java.util.concurrent.CompletableFuture.completedFuture(at)
-                    : allocation
-                        .getShardLocations()
-                        .thenApply(
-                            l ->
-                                Optional.ofNullable(l.getShardLocations().get(pid))
-                                    .map(x -> x.address())));
+                    : readPlacement(
+                        pid,
+                        new org.apache.pekko.cluster.ddata.Replicator.ReadMajority(
+                            PLACEMENT_READ)));
   }
 
   /** The node the shard of {@code pid} was last placed on, as this node's copy says (no asking). */
   CompletionStage<Optional<Address>> placementHere(String pid) {
+    return readPlacement(pid, org.apache.pekko.cluster.ddata.Replicator.readLocal());
+  }
+
+  /** How long reading the placements from a majority of the nodes waits. */
+  private static final Duration PLACEMENT_READ = Duration.ofSeconds(5);
+
+  private CompletionStage<Optional<Address>> readPlacement(
+      String pid, org.apache.pekko.cluster.ddata.Replicator.ReadConsistency consistency) {
     return org.apache.pekko.pattern.Patterns.ask(
             replicator,
-            new org.apache.pekko.cluster.ddata.Replicator.Get<>(
-                PLACEMENTS, org.apache.pekko.cluster.ddata.Replicator.readLocal()),
-            Duration.ofSeconds(5))
+            new org.apache.pekko.cluster.ddata.Replicator.Get<>(PLACEMENTS, consistency),
+            PLACEMENT_READ.plusSeconds(2))
         .thenApply(
-            r ->
-                r instanceof org.apache.pekko.cluster.ddata.Replicator.GetSuccess<?> ok
-                        && ((LWWMap<?, ?>) ok.dataValue()).getEntries().get(pid) instanceof String a
+            r -> {
+              if (r instanceof org.apache.pekko.cluster.ddata.Replicator.GetSuccess<?> ok) {
+                return ((LWWMap<?, ?>) ok.dataValue()).getEntries().get(pid) instanceof String a
                     ? Optional.of(org.apache.pekko.actor.AddressFromURIString.parse(a))
-                    : Optional.empty());
+                    : Optional.<Address>empty();
+              }
+              if (r instanceof org.apache.pekko.cluster.ddata.Replicator.NotFound<?>) {
+                return Optional.<Address>empty(); // no placement anywhere yet
+              }
+              throw new IllegalStateException(
+                  "a majority of the nodes did not answer within "
+                      + PLACEMENT_READ.toSeconds()
+                      + " s");
+            });
   }
 
   /**

@@ -274,7 +274,8 @@ final class MigrationCoordinator implements MigrationContext {
     }
   }
 
-  private static String message(Throwable e) {
+  /** What went wrong, under the wrappers of futures. */
+  static String message(Throwable e) {
     Throwable c = e;
     while ((c instanceof java.util.concurrent.ExecutionException
             || c instanceof java.util.concurrent.CompletionException)

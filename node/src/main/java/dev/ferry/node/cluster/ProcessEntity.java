@@ -362,10 +362,7 @@ final class ProcessEntity {
                             "cannot tell where process "
                                 + pid
                                 + " is now (the cluster's placements could not be read: "
-                                + (e instanceof java.util.concurrent.CompletionException
-                                        && e.getCause() != null
-                                    ? e.getCause()
-                                    : e)
+                                + MigrationCoordinator.message(e)
                                 + "); try again")));
                 return;
               }

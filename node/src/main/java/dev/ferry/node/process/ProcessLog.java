@@ -38,7 +38,6 @@ public final class ProcessLog implements OutputSink {
   private final long[] flushed = new long[3];
   private boolean closed;
   private volatile RuntimeException refused; // the store's last refusal, while it lasts
-  private long refusedAt;
   private java.time.Instant refusedSince;
   private long triedAt;
 
@@ -154,29 +153,22 @@ public final class ProcessLog implements OutputSink {
       }
     } catch (RuntimeException e) {
       if (refused == null) {
-        refusedAt = t;
         refusedSince = java.time.Instant.now();
-        notices.on(
-            "output-held",
+        String held =
             "its node's store refuses its output ("
                 + e.getMessage()
                 + "): up to "
                 + HOLD_BYTES
                 + " bytes of it wait in memory, then the process waits at its next write to"
-                + " stdout or stderr, until the store takes them or it is migrated");
-        log.warn(
-            "the output of {} cannot be stored ({}); up to {} bytes of it wait in memory, then"
-                + " its writes wait too, until the store takes them (migrating it to another node"
-                + " carries them along)",
-            pid,
-            e.getMessage(),
-            HOLD_BYTES);
+                + " stdout or stderr, until the store takes them or it is migrated";
+        notices.on("output-held", held);
+        log.warn("process {}: {}", pid, held);
       }
       refused = e;
       return false;
     }
     if (refused != null && pending[1].size() == 0 && pending[2].size() == 0) {
-      long ms = (t - refusedAt) / 1_000_000;
+      long ms = java.time.Duration.between(refusedSince, java.time.Instant.now()).toMillis();
       log.info("the output of {} is stored again, after {} ms", pid, ms);
       refused = null;
       notices.on("output-stored", "its output is stored again, after " + ms + " ms");

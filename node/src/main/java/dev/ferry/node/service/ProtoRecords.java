@@ -15,23 +15,10 @@ import java.util.Locale;
 public final class ProtoRecords {
   private ProtoRecords() {}
 
-  /** A process as clients see it, from its record and the current lengths of its logs. */
-  public static ProcessInfo processInfo(ProcessRecord r, long stdoutBytes, long stderrBytes) {
-    return processInfo(r, stdoutBytes, stderrBytes, null);
-  }
-
-  /** {@link #processInfo(ProcessRecord, long, long)} with its paging file's status, if any. */
-  public static ProcessInfo processInfo(
-      ProcessRecord r,
-      long stdoutBytes,
-      long stderrBytes,
-      dev.ferry.transport.proto.PagingStatus paging) {
-    return processInfo(r, stdoutBytes, stderrBytes, paging, null);
-  }
-
   /**
-   * {@link #processInfo(ProcessRecord, long, long, dev.ferry.transport.proto.PagingStatus)} with
-   * what of its output waits for the store, if anything ({@link ProcessInfo#outputHeld}).
+   * A process as clients see it, from its record, the current lengths of its logs, its paging
+   * file's status (null if it has none) and what of its output waits for the store (null or empty
+   * if nothing: {@link ProcessInfo#outputHeld}).
    */
   public static ProcessInfo processInfo(
       ProcessRecord r,
