@@ -635,9 +635,7 @@ class MigrationFaultTest {
     api.awaitStatus(pid, s -> s.path("stdoutBytes").asLong() > 0, "some output", RUN_TIMEOUT);
     JsonNode m = api.migrateAndWait(pid, to);
     assertEquals("committed", m.path("state").asText(), "moving a first process there: " + m);
-    if (api.status(pid).path("state").asText().equals("running")) {
-      api.kill(pid);
-    }
+    api.killIfRunning(pid);
   }
 
   /** The migration's record once its event says it is transferring (or has ended already). */

@@ -270,6 +270,14 @@ public final class NodeApi {
     return expect(200, post(process(pid) + "/kill")).json();
   }
 
+  /** Kills the process unless it has ended already (as it may between a status and the kill). */
+  void killIfRunning(String pid) {
+    Answer a = post(process(pid) + "/kill");
+    if (a.status() != 200 && !(a.status() == 409 && a.text().contains("has already ended"))) {
+      expect(200, a);
+    }
+  }
+
   /** A file of the process's sandbox, by absolute guest path. */
   byte[] file(String pid, String guestPath) {
     return expect(
