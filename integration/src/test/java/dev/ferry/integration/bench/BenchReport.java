@@ -21,6 +21,13 @@ final class BenchReport {
   /** From this data area on a size counts as a large image for the throughput target. */
   static final long LARGE_KIB = 16 * 1024;
 
+  /**
+   * After this many migrations between two fresh nodes a 50 KiB migration takes its steady-state
+   * time (docs/BENCHMARKS.md, "A node's first 400 migrations"); before, the nodes' JIT is still
+   * compiling the code a migration runs.
+   */
+  static final long STEADY_AFTER = 300;
+
   private BenchReport() {}
 
   /** What the report says about the machine. */
@@ -223,8 +230,13 @@ final class BenchReport {
       }
     }
     b.append("\n\nTargets (checked as measured, not tuned):\n\n");
+    // Migrations the nodes had made before a size's measured ones: a node's first few hundred run
+    // code its JIT has not compiled yet, so the verdict says which case it is.
+    long before = o.jvmWarmup;
     for (MigrationBench.SizeResult r : results) {
       List<Sample> s = r.measured();
+      long earlier = before + r.warmUps();
+      before += r.all().size();
       if (s.isEmpty()) {
         continue;
       }
@@ -238,7 +250,14 @@ final class BenchReport {
             .append(num(SMALL_TARGET_MS, 0))
             .append(" ms: **")
             .append(total < SMALL_TARGET_MS ? "met" : "not met")
-            .append("**.\n");
+            .append("**, measured after ")
+            .append(earlier)
+            .append(" other migrations between these nodes (")
+            .append(
+                earlier < STEADY_AFTER
+                    ? "a node's first ones: its JIT still compiles the migration path"
+                    : "steady state")
+            .append("; docs/BENCHMARKS.md, \"A node's first 400 migrations\").\n");
       }
       if (r.kib() >= LARGE_KIB) {
         double mbps = Stats.median(s, Sample::transferMBps);
