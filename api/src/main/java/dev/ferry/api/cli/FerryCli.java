@@ -102,7 +102,6 @@ public final class FerryCli implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
-    CommonPool.atLeastTwoThreads(); // first: the pool is sized when it is first used
     System.exit(commandLine(new FerryCli()).execute(args));
   }
 
