@@ -23,7 +23,7 @@ final class BenchReport {
 
   /**
    * After this many migrations between two fresh nodes a 50 KiB migration takes its steady-state
-   * time (docs/BENCHMARKS.md, "A node's first 400 migrations"); before, the nodes' JIT is still
+   * time (docs/BENCHMARKS.md, "a node's first 400 migrations"); before, the nodes' JIT is still
    * compiling the code a migration runs.
    */
   static final long STEADY_AFTER = 300;
@@ -257,7 +257,7 @@ final class BenchReport {
                 earlier < STEADY_AFTER
                     ? "a node's first ones: its JIT still compiles the migration path"
                     : "steady state")
-            .append("; docs/BENCHMARKS.md, \"A node's first 400 migrations\").\n");
+            .append("; docs/BENCHMARKS.md, \"a node's first 400 migrations\").\n");
       }
       if (r.kib() >= LARGE_KIB) {
         double mbps = Stats.median(s, Sample::transferMBps);

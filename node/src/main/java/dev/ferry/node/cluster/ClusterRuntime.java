@@ -330,10 +330,13 @@ public final class ClusterRuntime {
               if (r instanceof org.apache.pekko.cluster.ddata.Replicator.NotFound<?>) {
                 return Optional.<Address>empty(); // no placement anywhere yet
               }
+              // GetFailure: only a read from other nodes can time out
               throw new IllegalStateException(
-                  "a majority of the nodes did not answer within "
-                      + PLACEMENT_READ.toSeconds()
-                      + " s");
+                  r instanceof org.apache.pekko.cluster.ddata.Replicator.GetFailure<?>
+                      ? "a majority of the nodes did not answer within "
+                          + consistency.timeout().toSeconds()
+                          + " s"
+                      : "unexpected answer from the replicator: " + r);
             });
   }
 
